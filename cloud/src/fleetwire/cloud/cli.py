@@ -1,0 +1,16 @@
+"""The ``fleetwire`` command line."""
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, help="Fleetwire cloud and operator CLI.")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo("0.1.0")
+
+
+def main() -> None:
+    """Run the CLI."""
+    app()

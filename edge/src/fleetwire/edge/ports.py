@@ -90,7 +90,7 @@ class Executor(Protocol):
         ...
 
     def submit(self, deployment_id: str, credentials: Sequence[RegistryCredential] = ()) -> None:
-        """The desired state of ``deployment_id`` changed: converge it (credentials in memory only)."""
+        """Desired state of ``deployment_id`` changed: converge it (credentials kept in memory)."""
         ...
 
     def inventory(self) -> InventoryData:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
+from pydantic import ValidationError
+
 from fleetwire.protocol.envelope import Envelope, split_type
 from fleetwire.protocol.errors import (
     EncodeError,
@@ -22,7 +24,6 @@ from fleetwire.protocol.errors import (
     UnsupportedVersion,
 )
 from fleetwire.protocol.registry import MESSAGE_TYPES
-from pydantic import ValidationError
 
 MAX_MESSAGE_BYTES: Final = 256 * 1024
 # Upcasting chains are short; a longer one means two upcasters point at each other.

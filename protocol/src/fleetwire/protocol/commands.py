@@ -2,9 +2,10 @@
 
 from typing import Annotated, Literal
 
+from pydantic import Field, SecretStr, StringConstraints, field_serializer
+
 from fleetwire.protocol.envelope import CommandEnvelope, Data, Identifier
 from fleetwire.protocol.release import ReleaseSpec
-from pydantic import Field, SecretStr, StringConstraints, field_serializer
 
 HealthTimeout = Annotated[float, Field(gt=0, le=3600)]
 

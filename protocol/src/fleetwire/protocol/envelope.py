@@ -9,9 +9,10 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, ClassVar, Final, Literal
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
 from fleetwire.protocol.errors import ProtocolError
 from fleetwire.protocol.ids import DEVICE_ID_PATTERN, new_id
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 CLOUD_SOURCE: Final = "fleetwire://cloud"
 DEVICE_SOURCE_PREFIX: Final = "fleetwire://devices/"

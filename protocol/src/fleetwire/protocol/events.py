@@ -6,10 +6,11 @@ Presence (birth and death) travels on the retained ``presence`` topic instead.
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
+from pydantic import Field, StringConstraints
+
 from fleetwire.protocol.envelope import Data, EventEnvelope, Identifier
 from fleetwire.protocol.ids import Name
 from fleetwire.protocol.topics import EventCategory
-from pydantic import Field, StringConstraints
 
 Text = Annotated[str, StringConstraints(max_length=4096)]
 ShortText = Annotated[str, StringConstraints(max_length=256)]

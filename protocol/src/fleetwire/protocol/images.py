@@ -8,8 +8,9 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-from fleetwire.protocol.errors import ImageReferenceError
 from pydantic import AfterValidator
+
+from fleetwire.protocol.errors import ImageReferenceError
 
 DEFAULT_REGISTRY: Final = "docker.io"
 MAX_NAME_LENGTH: Final = 255

@@ -10,8 +10,6 @@ from enum import StrEnum
 from typing import Annotated, Final, Self
 
 import semver
-from fleetwire.protocol.ids import Name
-from fleetwire.protocol.images import ImageRef
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -20,6 +18,9 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+
+from fleetwire.protocol.ids import Name
+from fleetwire.protocol.images import ImageRef
 
 _FROZEN_CLOSED: Final = ConfigDict(frozen=True, extra="forbid")
 

@@ -1,0 +1,1 @@
+"""Repository-level tests: the shared fixture layer and the broker configuration."""

@@ -1,0 +1,1 @@
+"""Tests of broker-config/ against real brokers."""

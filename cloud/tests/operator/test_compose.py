@@ -73,8 +73,10 @@ networks:
         ("application: a\nversion: 1.0.0\nservices: {web: {image: x, build: .}}\n", "build"),
         ("application: a\nversion: 1.0.0\nservices: {web: {image: x, volumes: [d:/d]}}\n", "d"),
         ("application: a\nversion: 1.0.0\nservices: {web: {image: 'X Y'}}\n", "image"),
-        ("application: a\nversion: 1.0.0\nservices: {w: {image: x, stop_grace_period: soon}}\n",
-         "duration"),
+        (
+            "application: a\nversion: 1.0.0\nservices: {w: {image: x, stop_grace_period: soon}}\n",
+            "duration",
+        ),
         ("application: a\nversion: 1.0.0\nservices: {web: {image: x}}\nconfigs: {}\n", "configs"),
     ],
 )

@@ -44,6 +44,12 @@ class DesiredDeployment(BaseModel):
     )
     command_type: str | None = None
     purge_volumes: bool = False
+    rollback_reason: str | None = Field(
+        default=None,
+        description="Set while a failed upgrade is rolled back (release is then the previous "
+        "one): why. Once the previous release runs again the command is answered with "
+        "CommandFailed(rolled_back) and this is cleared.",
+    )
 
 
 class EventSink(Protocol):

@@ -5,6 +5,7 @@ the input: a consumer that catches that one class never dies on a bad payload. O
 a message type are upcast step by step before validation, so handlers see only the newest.
 """
 
+import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any, Final, TypeVar
 
 from pydantic import ValidationError
 
-from fleetwire.protocol.envelope import Envelope, split_type
+from fleetwire.protocol.envelope import REQUIRED_ATTRIBUTES, Envelope, split_type
 from fleetwire.protocol.errors import (
     EncodeError,
     MalformedMessage,
@@ -72,7 +73,12 @@ class Codec:
         return payload
 
     def _families(self) -> set[str]:
-        return {split_type(t)[0] for t in (*self.types, *self.upcasters)}
+        families = set()
+        for message_type in (*self.types, *self.upcasters):
+            # An injected key without a .vN suffix names no family; it must not break decode.
+            with contextlib.suppress(ProtocolError):
+                families.add(split_type(message_type)[0])
+        return families
 
     def _load(self, payload: bytes | str) -> dict[str, Any]:
         size = len(payload.encode() if isinstance(payload, str) else payload)
@@ -98,6 +104,8 @@ class Codec:
                 obj = upcaster(dict(obj))
             except (KeyError, TypeError, ValueError, ProtocolError) as exc:
                 raise SchemaViolation(f"cannot upcast {message_type}: {exc}") from None
+            if not isinstance(obj, dict):
+                raise SchemaViolation(f"upcasting {message_type} did not produce a JSON object")
         raise SchemaViolation("upcasting did not terminate")
 
     def _class_for(self, message_type: str) -> type[Envelope]:
@@ -119,6 +127,9 @@ class Codec:
         """Decode a payload into the newest version of its message model."""
         obj = self._upcast(self._load(payload))
         cls = self._class_for(obj["type"])
+        missing = [name for name in REQUIRED_ATTRIBUTES if name not in obj]
+        if missing:
+            raise SchemaViolation(f"{obj['type']}: missing CloudEvents attributes {missing}")
         try:
             return cls.model_validate(obj)
         except ValidationError as exc:

@@ -17,10 +17,13 @@ from fleetwire.protocol.ids import DEVICE_ID_PATTERN, new_id
 CLOUD_SOURCE: Final = "fleetwire://cloud"
 DEVICE_SOURCE_PREFIX: Final = "fleetwire://devices/"
 TYPE_PREFIX: Final = "io.fleetwire."
+# CloudEvents' REQUIRED attributes: models give them defaults for convenience when building a
+# message, but a received message must carry them (a defaulted ``id`` would defeat dedupe).
+REQUIRED_ATTRIBUTES: Final = ("specversion", "id", "source", "type")
 
 _TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 _DEVICE_SOURCE_RE = re.compile(re.escape(DEVICE_SOURCE_PREFIX) + DEVICE_ID_PATTERN[1:])
-_TYPE_VERSION_RE = re.compile(r"^(?P<family>.+)\.v(?P<version>[1-9][0-9]*)$")
+_TYPE_VERSION_RE = re.compile(r"^(?P<family>.+)\.v(?P<version>0|[1-9][0-9]*)$")
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 Source = Annotated[str, StringConstraints(min_length=1, max_length=256)]
@@ -45,7 +48,7 @@ def device_id_from_source(source: str) -> str:
 
 def split_type(message_type: str) -> tuple[str, int]:
     """Split ``io.fleetwire.x.y.v2`` into its family ``io.fleetwire.x.y`` and version ``2``."""
-    m = _TYPE_VERSION_RE.match(message_type)
+    m = _TYPE_VERSION_RE.fullmatch(message_type)
     if m is None:
         raise ProtocolError(f"message type {message_type!r} has no .v<N> version suffix")
     return m["family"], int(m["version"])

@@ -68,7 +68,7 @@ def parse_image_reference(reference: str) -> ImageReference:
     rest, digest = reference, None
     if "@" in rest:
         rest, digest = rest.split("@", 1)
-        if not _DIGEST.match(digest):
+        if not _DIGEST.fullmatch(digest):
             raise ImageReferenceError(
                 f"image reference {reference!r}: digest {digest!r} is not algorithm:hex"
             )
@@ -77,7 +77,7 @@ def parse_image_reference(reference: str) -> ImageReference:
     colon = rest.rfind(":")
     if colon > last_slash:
         rest, tag = rest[:colon], rest[colon + 1 :]
-        if not _TAG.match(tag):
+        if not _TAG.fullmatch(tag):
             raise ImageReferenceError(
                 f"image reference {reference!r}: tag {tag!r} must be 1-128 of [A-Za-z0-9_.-], "
                 "not starting with . or -"
@@ -86,12 +86,12 @@ def parse_image_reference(reference: str) -> ImageReference:
     registry = None
     if len(parts) > 1 and _is_domain(parts[0]):
         registry = parts.pop(0)
-        if not _DOMAIN.match(registry):
+        if not _DOMAIN.fullmatch(registry):
             raise ImageReferenceError(
                 f"image reference {reference!r}: registry {registry!r} is not host[:port]"
             )
     for part in parts:
-        if not _COMPONENT.match(part):
+        if not _COMPONENT.fullmatch(part):
             raise ImageReferenceError(
                 f"image reference {reference!r}: repository component {part!r} must be lowercase "
                 "letters and digits, separated by '.', '_', '__' or '-'"

@@ -53,7 +53,7 @@ class PortMapping(BaseModel):
 
 def parse_port(value: str) -> PortMapping:
     """Parse a port mapping, raising ``ValueError`` with the accepted syntax."""
-    m = _PORT_RE.match(value)
+    m = _PORT_RE.fullmatch(value)
     if m is None:
         raise ValueError(
             f"port {value!r} must look like [ip:][host_port:]container_port[/tcp|udp|sctp]"
@@ -95,13 +95,13 @@ def _check_bind(value: str) -> str:
 
 def _check_volume_mount(value: str) -> str:
     source, _, _ = _split_mount(value, "volume mount")
-    if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", source):
+    if not re.fullmatch(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", source):
         raise ValueError(f"volume mount {value!r}: {source!r} must name a volume of the release")
     return value
 
 
 def _check_env(value: dict[str, str]) -> dict[str, str]:
-    bad = [k for k in value if not _ENV_NAME_RE.match(k)]
+    bad = [k for k in value if not _ENV_NAME_RE.fullmatch(k)]
     if bad:
         raise ValueError(f"environment variable names {bad} must match [A-Za-z_][A-Za-z0-9_]*")
     return value

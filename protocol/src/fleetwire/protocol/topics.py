@@ -50,7 +50,7 @@ class TopicTemplate:
         if not value or any(c in value for c in "/+#\x00"):
             raise TopicError(f"topic parameter {name}={value!r} must be one non-empty topic level")
         pattern = self.patterns.get(name)
-        if pattern is not None and re.match(pattern, value) is None:
+        if pattern is not None and re.fullmatch(pattern, value) is None:
             raise TopicError(f"topic parameter {name}={value!r} does not match {pattern}")
         return value
 

@@ -1,0 +1,39 @@
+# Fleetwire developer and CI entry points. `make test` is what CI runs (.ci/run).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := test
+UV ?= uv
+
+.PHONY: test bootstrap sync lint fmt pytest
+
+## test: install/start services, sync the workspace, lint, type-check, run every test (in order)
+test:
+	scripts/bootstrap.sh
+	$(UV) sync --all-packages --frozen
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+	$(UV) run pytest
+
+## bootstrap: install and start Docker, PostgreSQL 15, the Mosquitto binaries, busybox, uv
+bootstrap:
+	scripts/bootstrap.sh
+
+## sync: install the locked workspace (all members, dev group) into .venv
+sync:
+	$(UV) sync --all-packages --frozen
+
+## lint: ruff (lint and format check) and mypy --strict
+lint:
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run mypy
+
+## fmt: format and apply safe lint fixes
+fmt:
+	$(UV) run ruff format .
+	$(UV) run ruff check --fix .
+
+## pytest: run the tests only (services must be up: make bootstrap)
+pytest:
+	$(UV) run pytest

@@ -1,0 +1,1 @@
+"""Storage: engine and sessions, table models, Alembic migrations."""

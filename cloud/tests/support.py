@@ -1,0 +1,301 @@
+"""Helpers for the cloud tests: settings, protocol message builders and a scripted device."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import FastAPI
+
+from fleetwire.cloud.settings import Settings
+from fleetwire.protocol.codec import DEFAULT_CODEC
+from fleetwire.protocol.envelope import CommandEnvelope, EventEnvelope, device_source
+from fleetwire.protocol.events import (
+    CommandAccepted,
+    CommandAcceptedData,
+    CommandSucceeded,
+    CommandSucceededData,
+    ContainerInfo,
+    ContainerStateChanged,
+    ContainerStateData,
+    DeploymentState,
+    DeploymentStateChanged,
+    DeploymentStateData,
+    Inventory,
+    InventoryData,
+    InventoryDeployment,
+    PresenceBirth,
+    PresenceBirthData,
+)
+from fleetwire.protocol.registry import COMMAND_TYPES
+from fleetwire.protocol.topics import command_topic, event_topic, presence_topic
+from tests.fixtures.mqtt import ProbeClient
+
+SECRET_KEY = "test-secret-key-0123456789abcdef"
+T = TypeVar("T")
+
+
+class AsgiClient:
+    """A synchronous client for an ASGI app (httpx's ASGITransport on a private event loop).
+
+    Starlette's TestClient warns (deprecated with httpx), and warnings are errors here.
+    """
+
+    def __init__(self, app: FastAPI) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        )
+
+    def request(self, method: str, url: str, **kw: Any) -> httpx.Response:
+        """Send a request and return the whole response."""
+        return self.loop.run_until_complete(self.client.request(method, url, **kw))
+
+    def get(self, url: str, **kw: Any) -> httpx.Response:
+        """GET."""
+        return self.request("GET", url, **kw)
+
+    def post(self, url: str, **kw: Any) -> httpx.Response:
+        """POST."""
+        return self.request("POST", url, **kw)
+
+    def put(self, url: str, **kw: Any) -> httpx.Response:
+        """PUT."""
+        return self.request("PUT", url, **kw)
+
+    def patch(self, url: str, **kw: Any) -> httpx.Response:
+        """PATCH."""
+        return self.request("PATCH", url, **kw)
+
+    def delete(self, url: str, **kw: Any) -> httpx.Response:
+        """DELETE."""
+        return self.request("DELETE", url, **kw)
+
+    def close(self) -> None:
+        """Close the client and its loop."""
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """Settings for tests: fast polls and short gap timeouts."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "secret_key": SECRET_KEY,
+        "api_port": 0,
+        "gap_timeout_s": 0.5,
+        "relay_poll_interval_s": 0.1,
+        "relay_backoff_max_s": 0.5,
+        "relay_publish_timeout_s": 2.0,
+        "sse_poll_interval_s": 0.05,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+def spec(version: str = "1.0.0", app: str = "thermo", **extra: Any) -> dict[str, Any]:
+    """A valid release spec."""
+    body: dict[str, Any] = {
+        "application": app,
+        "version": version,
+        "containers": [{"name": "web", "image": f"registry.example.com/{app}/web:{version}"}],
+    }
+    body.update(extra)
+    return body
+
+
+def birth(
+    device_id: str,
+    types: tuple[str, ...] | list[str] = COMMAND_TYPES,
+    system_model: str | None = "rpi4",
+    **kw: Any,
+) -> PresenceBirth:
+    """A birth message announcing ``types``."""
+    return PresenceBirth(
+        source=device_source(device_id),
+        data=PresenceBirthData(
+            agent_version="0.1.0",
+            protocol_types=list(types),
+            docker_version="20.10",
+            system_model=system_model,
+        ),
+        **kw,
+    )
+
+
+def dep_state(
+    device_id: str,
+    seq: int,
+    deployment_id: str,
+    state: DeploymentState | str = DeploymentState.RUNNING,
+    version: str = "1.0.0",
+    app: str = "thermo",
+) -> DeploymentStateChanged:
+    """A deployment state event."""
+    return DeploymentStateChanged(
+        source=device_source(device_id),
+        seq=seq,
+        data=DeploymentStateData(
+            deployment_id=deployment_id,
+            application=app,
+            release_version=version,
+            state=DeploymentState(state),
+        ),
+    )
+
+
+def container_state(
+    device_id: str, seq: int, deployment_id: str, name: str = "web", status: str = "running"
+) -> ContainerStateChanged:
+    """A container state event."""
+    return ContainerStateChanged.model_validate(
+        {
+            "source": device_source(device_id),
+            "seq": seq,
+            "data": ContainerStateData.model_validate(
+                {
+                    "deployment_id": deployment_id,
+                    "release_version": "1.0.0",
+                    "name": name,
+                    "image": "registry.example.com/thermo/web:1.0.0",
+                    "status": status,
+                    "health": "healthy",
+                }
+            ),
+        }
+    )
+
+
+def inventory(
+    device_id: str, seq: int, deployments: dict[str, list[str]], app: str = "thermo"
+) -> Inventory:
+    """An inventory: deployment id -> container names, all running 1.0.0."""
+    return Inventory(
+        source=device_source(device_id),
+        seq=seq,
+        data=InventoryData(
+            deployments=[
+                InventoryDeployment(
+                    deployment_id=dep,
+                    application=app,
+                    release_version="1.0.0",
+                    state=DeploymentState.RUNNING,
+                    containers=[
+                        ContainerInfo.model_validate(
+                            {"name": n, "image": "img:1", "status": "running"}
+                        )
+                        for n in names
+                    ],
+                )
+                for dep, names in deployments.items()
+            ]
+        ),
+    )
+
+
+def accepted(device_id: str, seq: int, command_id: str) -> CommandAccepted:
+    """A command-accepted event."""
+    return CommandAccepted(
+        source=device_source(device_id),
+        seq=seq,
+        correlationid=command_id,
+        data=CommandAcceptedData(command_id=command_id),
+    )
+
+
+def succeeded(device_id: str, seq: int, command_id: str) -> CommandSucceeded:
+    """A command-succeeded event."""
+    return CommandSucceeded(
+        source=device_source(device_id),
+        seq=seq,
+        correlationid=command_id,
+        data=CommandSucceededData(command_id=command_id),
+    )
+
+
+def topic_of(event: EventEnvelope) -> str:
+    """The topic a device publishes ``event`` on."""
+    if isinstance(event, PresenceBirth) or event.kind == "presence":
+        return presence_topic(event.device_id)
+    return event_topic(event.device_id, event.category)  # type: ignore[attr-defined]
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
+    """Poll ``predicate`` until it returns something truthy (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class ScriptedDevice:
+    """A paho client that speaks the protocol: birth, events with seq, receives commands."""
+
+    def __init__(self, host: str, port: int, device_id: str, **birth_kw: Any) -> None:
+        self.device_id = device_id
+        self.seq = 0
+        self.birth_kw = birth_kw
+        self.probe = ProbeClient(host, port, client_id=f"device-{device_id}", clean=False)
+
+    def connect(self) -> ScriptedDevice:
+        """Connect, subscribe to the command topic, publish the birth (retained)."""
+        self.probe.connect()
+        self.probe.subscribe(command_topic(self.device_id))
+        self.send(birth(self.device_id, **self.birth_kw), retain=True)
+        return self
+
+    def send(self, event: EventEnvelope, retain: bool = False) -> EventEnvelope:
+        """Publish an event QoS 1."""
+        self.probe.publish(topic_of(event), DEFAULT_CODEC.encode(event), retain=retain)
+        return event
+
+    def next_seq(self) -> int:
+        """The next sequence number."""
+        seq = self.seq
+        self.seq += 1
+        return seq
+
+    def raw(self, topic: str, payload: bytes) -> None:
+        """Publish arbitrary bytes."""
+        self.probe.publish(topic, payload)
+
+    def expect_command(self, timeout: float = 10.0) -> CommandEnvelope:
+        """The next command received."""
+        msg = self.probe.expect(timeout)
+        return DEFAULT_CODEC.decode_as(msg.payload, CommandEnvelope)
+
+    def close(self) -> None:
+        """Disconnect."""
+        self.probe.disconnect()
+
+
+def seed_catalog(
+    api: Any, versions: tuple[str, ...] = ("1.0.0", "1.1.0"), **spec_kw: Any
+) -> list[str]:
+    """Create application ``thermo`` with releases; returns their ids."""
+    r = api.client.post("/v1/applications", json={"name": "thermo"}, headers=api.operator)
+    assert r.status_code == 201, r.text
+    ids = []
+    for version in versions:
+        r = api.client.post(
+            "/v1/applications/thermo/releases", json=spec(version, **spec_kw), headers=api.operator
+        )
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    return ids
+
+
+def register(api: Any, device_id: str, system_model: str | None = "rpi4") -> None:
+    """Register a device."""
+    r = api.client.post(
+        "/v1/devices", json={"id": device_id, "system_model": system_model}, headers=api.operator
+    )
+    assert r.status_code == 201, r.text

@@ -1,0 +1,177 @@
+"""Wiring: store, outbox, executor, command handler and MQTT session of one device.
+
+``Agent(config).run()`` blocks until :meth:`Agent.stop` (or SIGTERM/SIGINT through the CLI).
+The executor comes from a factory so tests can pass a fake; the default factory builds the
+Docker executor of ``fleetwire.edge.engine`` with a Docker client (the only Docker call here).
+"""
+
+import contextlib
+import fcntl
+import importlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Final, cast
+
+from fleetwire.edge.config import AgentConfig
+from fleetwire.edge.errors import ConfigError, ExecutorUnavailable
+from fleetwire.edge.handler import CommandHandler
+from fleetwire.edge.outbox import Outbox
+from fleetwire.edge.ports import Executor
+from fleetwire.edge.session import MqttSession
+from fleetwire.edge.store import Store
+from fleetwire.protocol.envelope import device_source
+from fleetwire.protocol.events import PresenceBirth, PresenceBirthData
+from fleetwire.protocol.registry import COMMAND_TYPES
+
+log = logging.getLogger(__name__)
+
+# Where the Docker executor lives (the first module that imports and has the class wins).
+EXECUTOR_MODULES: Final = ("fleetwire.edge.engine.reconciler", "fleetwire.edge.engine.executor")
+EXECUTOR_CLASS: Final = "DockerExecutor"
+LOCK_FILE_NAME: Final = "agent.lock"
+# The Docker API version used when the engine cannot be asked for its own (it is down at start):
+# Docker Engine 20.10, the oldest engine Fleetwire is tested with.
+FALLBACK_DOCKER_API: Final = "1.41"
+
+ExecutorFactory = Callable[[AgentConfig, Store, Outbox], Executor]
+
+
+def agent_version() -> str:
+    """The installed fleetwire-edge version."""
+    try:
+        return version("fleetwire-edge")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0+unknown"
+
+
+def _docker_executor_class() -> Callable[..., object]:
+    problems: list[str] = []
+    for name in EXECUTOR_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            problems.append(f"cannot import {name} ({exc})")
+            continue
+        cls = getattr(module, EXECUTOR_CLASS, None)
+        if cls is not None:
+            return cast("Callable[..., object]", cls)
+        problems.append(f"{name} has no {EXECUTOR_CLASS}")
+    msg = "the Docker executor is not available: " + "; ".join(problems)
+    raise ExecutorUnavailable(msg)
+
+
+def docker_client() -> object:
+    """A Docker client from the environment (``DOCKER_HOST`` or the local socket)."""
+    from docker.errors import DockerException
+
+    import docker
+
+    try:
+        return docker.from_env()
+    except DockerException as exc:
+        # The engine may come up later: the executor reports it unreachable meanwhile.
+        log.warning("Docker Engine unreachable (%s); the executor will keep trying", exc)
+        return docker.from_env(version=FALLBACK_DOCKER_API)
+
+
+def docker_executor(config: AgentConfig, store: Store, sink: Outbox) -> Executor:
+    """The real executor: ``DockerExecutor(client, store, sink, device_id)``."""
+    cls = _docker_executor_class()
+    return cast("Executor", cls(docker_client(), store, sink, config.device_id))
+
+
+class _DataDirLock:
+    """An exclusive lock on the data dir: two agents on one journal would break its promises."""
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = (data_dir / LOCK_FILE_NAME).open("a", encoding="utf-8")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            msg = f"another agent is running with the data dir {data_dir}"
+            raise ConfigError(msg) from None
+
+    def release(self) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+
+
+class Agent:
+    """One device's agent."""
+
+    def __init__(
+        self, config: AgentConfig, *, executor_factory: ExecutorFactory = docker_executor
+    ) -> None:
+        self.config = config
+        self._lock = _DataDirLock(config.data_dir)
+        try:
+            self.store = Store.open(config.data_dir, outbox_limit=config.outbox_limit)
+            self.store.set_setting("device_id", config.device_id)
+            self.outbox = Outbox(self.store, config.device_id)
+            self.executor = executor_factory(config, self.store, self.outbox)
+        except BaseException:
+            self._lock.release()
+            raise
+        self.handler = CommandHandler(
+            device_id=config.device_id,
+            outbox=self.outbox,
+            desired=self.store,
+            executor=self.executor,
+            system_model=config.system_model,
+        )
+        self.session = MqttSession(
+            config, self.store, birth=self.birth, on_command=self.handler.handle
+        )
+        self.outbox.add_listener(self.session.wake)
+        self._stop = threading.Event()
+
+    def birth(self) -> PresenceBirth:
+        """The retained presence message published on every connect."""
+        try:
+            docker_version = self.executor.docker_version()
+        except Exception:
+            log.exception("could not read the Docker version")
+            docker_version = None
+        return PresenceBirth(
+            source=device_source(self.config.device_id),
+            subject=self.config.device_id,
+            data=PresenceBirthData(
+                agent_version=agent_version(),
+                protocol_types=list(COMMAND_TYPES),
+                docker_version=docker_version,
+                system_model=self.config.system_model,
+                hostname=socket.gethostname()[:256],
+            ),
+        )
+
+    def run(self) -> None:
+        """Run until :meth:`stop`; always releases the store and the data dir."""
+        log.info(
+            "agent %s starting (pid %d, data dir %s)",
+            agent_version(),
+            os.getpid(),
+            self.config.data_dir,
+            extra={"device_id": self.config.device_id},
+        )
+        try:
+            self.executor.start()
+            try:
+                self.session.run(self._stop)
+            finally:
+                self.executor.stop()
+        finally:
+            self.store.close()
+            self._lock.release()
+            log.info("agent stopped", extra={"device_id": self.config.device_id})
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to publish death, disconnect and return (thread- and signal-safe)."""
+        self._stop.set()

@@ -1,0 +1,254 @@
+"""Test helpers for the agent half: a fake executor, commands, brokers and a running agent."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from fleetwire.edge.agent import Agent
+from fleetwire.edge.config import AgentConfig
+from fleetwire.edge.outbox import Outbox
+from fleetwire.edge.ports import DesiredStateStore, EventSink, Executor
+from fleetwire.edge.store import Store
+from fleetwire.protocol.commands import (
+    DeleteCommand,
+    DeleteData,
+    DeployCommand,
+    DeployData,
+    DeploymentCommandData,
+    RedeployCommand,
+    RegistryCredential,
+    StartCommand,
+    StopCommand,
+    SyncCommand,
+    SyncData,
+    UpgradeCommand,
+    UpgradeData,
+)
+from fleetwire.protocol.envelope import CommandEnvelope, device_source, utcnow
+from fleetwire.protocol.events import (
+    CommandSucceeded,
+    CommandSucceededData,
+    ContainerInfo,
+    ContainerStateChanged,
+    ContainerStateData,
+    ContainerStatus,
+    DeploymentState,
+    InventoryData,
+    InventoryDeployment,
+)
+from fleetwire.protocol.release import ContainerSpec, ReleaseSpec
+
+DEVICE = "device-a"
+SECRET = "s3cr3t-registry-pa55word"
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def release(version: str = "1.0.0", application: str = "app") -> ReleaseSpec:
+    """A one-container release."""
+    return ReleaseSpec(
+        application=application,
+        version=version,
+        containers=[
+            ContainerSpec(
+                name="web", image=f"registry.example.com/acme/web:{version}", credentials="acme"
+            )
+        ],
+    )
+
+
+def credential() -> RegistryCredential:
+    """Registry credentials whose password is :data:`SECRET`."""
+    return RegistryCredential(
+        ref="acme", registry="registry.example.com", username="puller", password=SecretStr(SECRET)
+    )
+
+
+def deploy(
+    deployment_id: str = "dep-1",
+    version: str = "1.0.0",
+    *,
+    expires: datetime | None = None,
+    credentials: bool = True,
+    **envelope: Any,
+) -> DeployCommand:
+    """A deploy command (with credentials by default)."""
+    return DeployCommand(
+        subject=DEVICE,
+        expires=expires,
+        traceparent=TRACEPARENT,
+        data=DeployData(
+            deployment_id=deployment_id,
+            release=release(version),
+            credentials=[credential()] if credentials else [],
+        ),
+        **envelope,
+    )
+
+
+def upgrade(deployment_id: str = "dep-1", version: str = "2.0.0", app: str = "app") -> Any:
+    """An upgrade command."""
+    return UpgradeCommand(
+        data=UpgradeData(
+            deployment_id=deployment_id,
+            release=release(version, app),
+            credentials=[credential()],
+            health_timeout_s=30,
+        )
+    )
+
+
+def simple(kind: str, deployment_id: str = "dep-1", **data: Any) -> CommandEnvelope:
+    """start, stop, redeploy, delete or sync."""
+    if kind == "sync":
+        return SyncCommand(data=SyncData(**data))
+    if kind == "delete":
+        return DeleteCommand(data=DeleteData(deployment_id=deployment_id, **data))
+    cls = {"start": StartCommand, "stop": StopCommand, "redeploy": RedeployCommand}[kind]
+    return cls(data=DeploymentCommandData(deployment_id=deployment_id))
+
+
+def expired(command: CommandEnvelope) -> CommandEnvelope:
+    """The same command with an expiry in the past."""
+    return command.model_copy(update={"expires": utcnow() - timedelta(minutes=1)})
+
+
+@dataclass
+class FakeExecutor:
+    """Records submits; optionally answers each with CommandSucceeded, like a fast engine."""
+
+    store: DesiredStateStore
+    sink: EventSink
+    device_id: str = DEVICE
+    auto_succeed: bool = True
+    submits: list[tuple[str, list[RegistryCredential]]] = field(default_factory=list)
+    started: bool = False
+    stopped: bool = False
+    fail_inventory: bool = False
+
+    def start(self) -> None:
+        self.started = True
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def submit(self, deployment_id: str, credentials: Sequence[RegistryCredential] = ()) -> None:
+        self.submits.append((deployment_id, list(credentials)))
+        desired = self.store.get(deployment_id)
+        if self.auto_succeed and desired is not None and desired.command_id is not None:
+            self.sink.emit(
+                CommandSucceeded(
+                    source=device_source(self.device_id),
+                    correlationid=desired.command_id,
+                    data=CommandSucceededData(
+                        command_id=desired.command_id, command_type=desired.command_type
+                    ),
+                )
+            )
+
+    def inventory(self) -> InventoryData:
+        if self.fail_inventory:
+            msg = "engine unreachable"
+            raise ConnectionError(msg)
+        return InventoryData(
+            deployments=[
+                InventoryDeployment(
+                    deployment_id=d.deployment_id,
+                    application=d.release.application,
+                    release_version=d.release.version,
+                    state=DeploymentState.RUNNING,
+                    containers=[
+                        ContainerInfo(name=c.name, image=c.image, status=ContainerStatus.RUNNING)
+                        for c in d.release.containers
+                    ],
+                )
+                for d in self.store.all()
+            ]
+        )
+
+    def docker_version(self) -> str | None:
+        return "20.10.24-fake"
+
+    def emit_container(self, n: int, container: str = "web", deployment_id: str = "dep-1") -> None:
+        """Emit a ContainerStateChanged with restart count ``n``."""
+        self.sink.emit(
+            ContainerStateChanged(
+                source=device_source(self.device_id),
+                data=ContainerStateData(
+                    name=container,
+                    image="registry.example.com/acme/web:1.0.0",
+                    status=ContainerStatus.RUNNING,
+                    restart_count=n,
+                    deployment_id=deployment_id,
+                    release_version="1.0.0",
+                ),
+            )
+        )
+
+
+def fake_factory(holder: list[FakeExecutor], **options: Any) -> Callable[..., Executor]:
+    """An executor factory for Agent that keeps the fakes it builds in ``holder``."""
+
+    def make(_config: AgentConfig, store: Store, sink: Outbox) -> Executor:
+        fake = FakeExecutor(store, sink, **options)
+        holder.append(fake)
+        return fake
+
+    return make
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
+    """Poll ``predicate`` until true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    msg = f"timed out after {timeout} s waiting for {what or predicate}"
+    raise AssertionError(msg)
+
+
+class RunningAgent:
+    """An :class:`Agent` running in a thread (stopped, bounded, by :meth:`stop`)."""
+
+    def __init__(self, config: AgentConfig, **options: Any) -> None:
+        self.fakes: list[FakeExecutor] = []
+        self.agent = Agent(config, executor_factory=fake_factory(self.fakes, **options))
+        self.thread = threading.Thread(target=self.agent.run, name="agent-under-test", daemon=True)
+        self.thread.start()
+
+    @property
+    def executor(self) -> FakeExecutor:
+        return self.fakes[0]
+
+    def wait_connected(self, timeout: float = 15.0) -> None:
+        if not self.agent.session.connected.wait(timeout):
+            msg = f"agent did not connect within {timeout} s"
+            raise AssertionError(msg)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.agent.stop()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "agent did not stop"
+
+
+def agent_config(data_dir: Path, url: str, **options: Any) -> AgentConfig:
+    """A config with fast reconnects, for tests."""
+    values: dict[str, Any] = {
+        "device_id": DEVICE,
+        "broker": url,
+        "data_dir": data_dir,
+        "backoff_initial_s": 0.2,
+        "backoff_max_s": 1.0,
+        "connect_timeout_s": 2.0,
+        "keepalive_s": 10,
+    }
+    values.update(options)
+    return AgentConfig.model_validate(values)

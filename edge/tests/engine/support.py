@@ -1,0 +1,131 @@
+"""Helpers of the executor tests: test releases, a list-collecting sink, cleanup by label."""
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import docker
+from fleetwire.edge.engine import labels as lb
+from fleetwire.edge.engine.reconciler import DockerExecutor
+from fleetwire.edge.ports import DesiredDeployment
+from fleetwire.protocol.events import CommandFailed, CommandSucceeded, DeviceEvent
+from fleetwire.protocol.release import ContainerSpec, HealthCheck, ReleaseSpec, VolumeSpec
+
+REPO = "fleetwire-engine-test/app"
+DEVICE = "engine-test-device"
+BUSYBOX = Path("/bin/busybox")
+
+DOCKERFILE = """FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+COPY www /www
+LABEL io.fleetwire.test=engine
+CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
+"""
+
+HEALTH = HealthCheck(
+    test=["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8080/health"],
+    interval_s=0.5,
+    timeout_s=2,
+    retries=2,
+)
+
+
+def release(
+    version: str = "1.0.0",
+    tag: str = "v1",
+    *,
+    image: str | None = None,
+    credentials: str | None = None,
+    health: HealthCheck | None = HEALTH,
+    env: dict[str, str] | None = None,
+) -> ReleaseSpec:
+    """A one-container release of the test app, with a named volume."""
+    return ReleaseSpec(
+        application="demo",
+        version=version,
+        containers=[
+            ContainerSpec(
+                name="web",
+                image=image or f"{REPO}:{tag}",
+                credentials=credentials,
+                env=env or {"MODE": "test"},
+                volumes=["data:/data"],
+                health_check=health,
+                stop_timeout_s=2,
+            )
+        ],
+        volumes=[VolumeSpec(name="data")],
+    )
+
+
+ExecutorFactory = Callable[..., DockerExecutor]
+
+
+class ListSink:
+    """An EventSink collecting events, with bounded waits."""
+
+    def __init__(self) -> None:
+        self.events: list[DeviceEvent] = []
+        self._cond = threading.Condition()
+
+    def emit(self, event: DeviceEvent) -> None:
+        assert event.seq is None
+        with self._cond:
+            self.events.append(event)
+            self._cond.notify_all()
+
+    def snapshot(self) -> list[DeviceEvent]:
+        with self._cond:
+            return list(self.events)
+
+    def wait_for(
+        self, predicate: Callable[[DeviceEvent], bool], timeout: float = 60.0
+    ) -> DeviceEvent:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for event in self.events:
+                    if predicate(event):
+                        return event
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    kinds = [e.type.split(".")[-2] for e in self.events]
+                    raise TimeoutError(f"no matching event within {timeout}s; got {kinds}")
+                self._cond.wait(left)
+
+    def outcome(self, command_id: str, timeout: float = 60.0) -> DeviceEvent:
+        """The CommandSucceeded or CommandFailed answering ``command_id``."""
+        return self.wait_for(
+            lambda e: (
+                isinstance(e, CommandSucceeded | CommandFailed) and e.correlationid == command_id
+            ),
+            timeout,
+        )
+
+
+def cleanup_deployment(client: docker.DockerClient, deployment_id: str) -> None:
+    """Remove every container, network and volume labelled with ``deployment_id``."""
+    flt = {"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}
+    for c in client.containers.list(all=True, filters=flt):
+        c.remove(force=True, v=True)
+    for n in client.networks.list(filters=flt):
+        n.remove()
+    for v in client.volumes.list(filters=flt):
+        v.remove(force=True)
+
+
+def desired(
+    dep: str, rel: ReleaseSpec, command_id: str | None = None, **kw: Any
+) -> DesiredDeployment:
+    """A desired deployment answering ``command_id`` (a fresh one when omitted)."""
+    return DesiredDeployment(
+        deployment_id=dep,
+        release=rel,
+        command_id=command_id or f"cmd-{uuid.uuid4().hex[:12]}",
+        health_timeout_s=kw.pop("health_timeout_s", 20.0),
+        **kw,
+    )

@@ -1,0 +1,207 @@
+"""Deploy, stop/start, redeploy and delete against the real Docker Engine."""
+
+import pytest
+
+import docker
+from edge.tests.engine.support import ExecutorFactory, ListSink, desired, release
+from fleetwire.edge.engine import labels as lb
+from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
+from fleetwire.edge.ports import TargetState
+from fleetwire.protocol.events import (
+    CommandFailed,
+    CommandProgress,
+    CommandSucceeded,
+    ContainerStateChanged,
+    DeploymentState,
+    DeploymentStateChanged,
+    Health,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
+
+
+def _containers(client: docker.DockerClient, dep: str) -> list[docker.models.containers.Container]:
+    return client.containers.list(all=True, filters={"label": [f"{lb.DEPLOYMENT}={dep}"]})
+
+
+def _states(sink: ListSink, dep: str) -> list[DeploymentState]:
+    return [
+        e.data.state
+        for e in sink.snapshot()
+        if isinstance(e, DeploymentStateChanged) and e.data.deployment_id == dep
+    ]
+
+
+def _health(c: docker.models.containers.Container) -> str:
+    c.reload()
+    return str(c.attrs["State"].get("Health", {}).get("Status", "none"))
+
+
+def test_deploy_runs_healthy_and_reports_in_order(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    d = desired(deployment_id, release())
+    store.put(d)
+    ex = make_executor()
+    ex.submit(deployment_id)
+    outcome = sink.outcome(d.command_id or "")
+    assert isinstance(outcome, CommandSucceeded)
+    assert _states(sink, deployment_id) == [
+        DeploymentState.PENDING,
+        DeploymentState.CREATING,
+        DeploymentState.STARTING,
+        DeploymentState.RUNNING,
+    ]
+    ours = [e for e in sink.snapshot() if e.correlationid == d.command_id]
+    assert ours[-1] is outcome
+    assert all(e.source == "fleetwire://devices/engine-test-device" for e in ours)
+    steps = [e.data.step for e in ours if isinstance(e, CommandProgress)]
+    assert steps == ["create_volume", "create_container", "start_container", "wait_healthy"]
+    (c,) = _containers(engine_docker, deployment_id)
+    assert c.status == "running"
+    assert _health(c) == "healthy"
+    labels = c.labels
+    assert labels[lb.MANAGED] == "true"
+    assert labels[lb.RELEASE] == "1.0.0"
+    assert labels[lb.CONTAINER] == "web"
+    assert labels[lb.APPLICATION] == "demo"
+    assert labels[lb.GENERATION] == "0"
+    assert c.name.startswith(f"fw-{lb.deployment_short(deployment_id)}-web-1.0.0-")
+    assert store.get(deployment_id).command_id is None  # type: ignore[union-attr]
+    sink.wait_for(
+        lambda e: (
+            isinstance(e, ContainerStateChanged)
+            and e.data.deployment_id == deployment_id
+            and e.data.health is Health.HEALTHY
+        ),
+        timeout=10,
+    )
+    inv = ex.inventory()
+    (mine,) = [x for x in inv.deployments if x.deployment_id == deployment_id]
+    assert mine.state is DeploymentState.RUNNING
+    assert [ci.name for ci in mine.containers] == ["web"]
+    assert ex.docker_version()
+
+
+def test_same_target_again_just_succeeds(
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    d = desired(deployment_id, release())
+    store.put(d)
+    ex = make_executor()
+    ex.submit(deployment_id)
+    assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
+    again = desired(deployment_id, release())
+    store.put(again)
+    ex.submit(deployment_id)
+    assert isinstance(sink.outcome(again.command_id or ""), CommandSucceeded)
+    later = [e for e in sink.snapshot() if e.correlationid == again.command_id]
+    assert [type(e) for e in later] == [CommandSucceeded]
+
+
+def test_stop_then_start_keeps_the_container(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    d = desired(deployment_id, release())
+    store.put(d)
+    ex = make_executor()
+    ex.submit(deployment_id)
+    sink.outcome(d.command_id or "")
+    (before,) = _containers(engine_docker, deployment_id)
+
+    stop = desired(deployment_id, release(), target=TargetState.STOPPED)
+    store.put(stop)
+    ex.submit(deployment_id)
+    assert isinstance(sink.outcome(stop.command_id or ""), CommandSucceeded)
+    (stopped,) = _containers(engine_docker, deployment_id)
+    assert stopped.id == before.id
+    assert stopped.status == "exited"
+    assert ex.state_of(deployment_id) is DeploymentState.STOPPED
+
+    start = desired(deployment_id, release())
+    store.put(start)
+    ex.submit(deployment_id)
+    assert isinstance(sink.outcome(start.command_id or ""), CommandSucceeded)
+    (started,) = _containers(engine_docker, deployment_id)
+    assert started.id == before.id
+    assert started.status == "running"
+    assert _states(sink, deployment_id)[-3:] == [
+        DeploymentState.PENDING,
+        DeploymentState.STARTING,
+        DeploymentState.RUNNING,
+    ]
+
+
+def test_redeploy_recreates_containers(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    d = desired(deployment_id, release())
+    store.put(d)
+    ex = make_executor()
+    ex.submit(deployment_id)
+    sink.outcome(d.command_id or "")
+    (before,) = _containers(engine_docker, deployment_id)
+    again = desired(deployment_id, release(), generation=1)
+    store.put(again)
+    ex.submit(deployment_id)
+    assert isinstance(sink.outcome(again.command_id or ""), CommandSucceeded)
+    (after,) = _containers(engine_docker, deployment_id)
+    assert after.id != before.id
+    assert after.labels[lb.GENERATION] == "1"
+    assert after.status == "running"
+
+
+@pytest.mark.parametrize("purge", [False, True])
+def test_delete_keeps_volumes_unless_purged(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+    purge: bool,
+) -> None:
+    d = desired(deployment_id, release())
+    store.put(d)
+    ex = make_executor()
+    ex.submit(deployment_id)
+    sink.outcome(d.command_id or "")
+    delete = desired(deployment_id, release(), target=TargetState.DELETED, purge_volumes=purge)
+    store.put(delete)
+    ex.submit(deployment_id)
+    assert isinstance(sink.outcome(delete.command_id or ""), CommandSucceeded)
+    assert _containers(engine_docker, deployment_id) == []
+    assert store.get(deployment_id) is None
+    assert _states(sink, deployment_id)[-1] is DeploymentState.DELETED
+    volumes = engine_docker.volumes.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]})
+    assert [v.name for v in volumes] == ([] if purge else [lb.volume_name(deployment_id, "data")])
+
+
+def test_unhealthy_deploy_fails_with_unhealthy(
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    d = desired(deployment_id, release(tag="v3"), health_timeout_s=15)
+    store.put(d)
+    ex = make_executor()
+    ex.submit(deployment_id)
+    outcome = sink.outcome(d.command_id or "")
+    assert isinstance(outcome, CommandFailed)
+    assert outcome.data.error.code == "unhealthy"
+    assert ex.state_of(deployment_id) is DeploymentState.ERROR

@@ -1,0 +1,208 @@
+"""Upgrade, rollback, restart and crash recovery against the real Docker Engine."""
+
+import time
+
+import pytest
+
+import docker
+from edge.tests.engine.support import (
+    DEVICE,
+    HEALTH,
+    ExecutorFactory,
+    ListSink,
+    desired,
+    release,
+)
+from fleetwire.edge.engine import labels as lb
+from fleetwire.edge.engine.executors import ExecContext, execute
+from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
+from fleetwire.edge.engine.observed import observe
+from fleetwire.edge.engine.planner import PlanContext, plan
+from fleetwire.edge.engine.steps import CreateContainer, CreateVolume, StartContainer
+from fleetwire.protocol.envelope import utcnow
+from fleetwire.protocol.events import (
+    CommandFailed,
+    CommandSucceeded,
+    DeploymentState,
+    DeploymentStateChanged,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
+
+
+def _by_release(client: docker.DockerClient, dep: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for c in client.containers.list(all=True, filters={"label": [f"{lb.DEPLOYMENT}={dep}"]}):
+        c.reload()
+        health = c.attrs["State"].get("Health", {}).get("Status", "none")
+        out.setdefault(c.labels[lb.RELEASE], []).append(f"{c.status}/{health}")
+    return out
+
+
+def _deploy(store, sink, ex, dep, rel) -> None:
+    d = desired(dep, rel)
+    store.put(d)
+    ex.submit(dep)
+    assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
+
+
+def test_upgrade_to_a_healthy_release_removes_the_old_one(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    ex = make_executor()
+    v1, v2 = release("1.0.0", "v1"), release("2.0.0", "v2")
+    _deploy(store, sink, ex, deployment_id, v1)
+    up = desired(deployment_id, v2, previous_release=v1, command_type="upgrade")
+    store.put(up)
+    ex.submit(deployment_id)
+    assert isinstance(sink.outcome(up.command_id or ""), CommandSucceeded)
+    assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
+    stored = store.get(deployment_id)
+    assert stored is not None
+    assert (stored.release.version, stored.previous_release, stored.command_id) == (
+        "2.0.0",
+        None,
+        None,
+    )
+    states = [
+        e.data.state
+        for e in sink.snapshot()
+        if isinstance(e, DeploymentStateChanged) and e.correlationid == up.command_id
+    ]
+    assert states == [DeploymentState.UPGRADING, DeploymentState.RUNNING]
+
+
+def test_upgrade_to_an_unhealthy_release_rolls_back(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    ex = make_executor()
+    v2, v3 = release("2.0.0", "v2"), release("3.0.0", "v3")
+    _deploy(store, sink, ex, deployment_id, v2)
+    up = desired(deployment_id, v3, previous_release=v2, health_timeout_s=10)
+    store.put(up)
+    ex.submit(deployment_id)
+    outcome = sink.outcome(up.command_id or "")
+    assert isinstance(outcome, CommandFailed)
+    assert outcome.data.error.code == "rolled_back"
+    assert "unhealthy" in outcome.data.error.message
+    (rolled,) = [
+        e
+        for e in sink.snapshot()
+        if isinstance(e, DeploymentStateChanged) and e.data.state is DeploymentState.ROLLED_BACK
+    ]
+    assert rolled.data.release_version == "2.0.0"
+    assert rolled.data.reason
+    assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
+    stored = store.get(deployment_id)
+    assert stored is not None
+    assert stored.release == v2
+    assert (stored.previous_release, stored.command_id, stored.rollback_reason) == (
+        None,
+        None,
+        None,
+    )
+    answers = [
+        e
+        for e in sink.snapshot()
+        if isinstance(e, CommandSucceeded | CommandFailed) and e.correlationid == up.command_id
+    ]
+    assert answers == [outcome]
+
+
+def test_restarted_executor_finds_its_containers_and_reports_nothing(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    first_sink = ListSink()
+    first = make_executor(sink=first_sink)
+    _deploy(store, first_sink, first, deployment_id, release())
+    before = _by_release(engine_docker, deployment_id)
+    first.stop()
+    time.sleep(1.2)  # past the grace period: a restarted agent has nothing to wait for
+
+    second_sink = ListSink()
+    second = make_executor(sink=second_sink, watch=False)
+    deadline = time.monotonic() + 20
+    while second.state_of(deployment_id) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert second.state_of(deployment_id) is DeploymentState.RUNNING
+    assert second_sink.snapshot() == []
+    assert _by_release(engine_docker, deployment_id) == before
+    (inv,) = [d for d in second.inventory().deployments if d.deployment_id == deployment_id]
+    assert inv.state is DeploymentState.RUNNING
+
+
+def test_interrupted_upgrade_ends_on_one_whole_healthy_release(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    # v1 runs; the agent crashed mid-upgrade to v2: v2's container created but never started,
+    # v1 stopped, the store still says "upgrading from v1".
+    v1 = release("1.0.0", "v1")
+    v2 = release("2.0.0", "v2")
+    first = make_executor(watch=False)
+    _deploy(store, sink, first, deployment_id, v1)
+    first.stop()
+    up = desired(deployment_id, v2, previous_release=v1)
+    store.put(up)
+    ctx = ExecContext(engine_docker)
+    steps = plan(observe(engine_docker, deployment_id), up, PlanContext(now=utcnow()))
+    for step in steps:
+        if isinstance(step, CreateContainer | CreateVolume):
+            execute(ctx, step)
+        if isinstance(step, StartContainer):
+            break
+    for c in engine_docker.containers.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}):
+        c.stop(timeout=2)
+    assert sorted(_by_release(engine_docker, deployment_id)) == ["1.0.0", "2.0.0"]
+
+    make_executor()
+    outcome = sink.outcome(up.command_id or "")
+    assert isinstance(outcome, CommandSucceeded)  # the new release became healthy: roll forward
+    assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
+    stored = store.get(deployment_id)
+    assert stored is not None
+    assert (stored.release.version, stored.previous_release) == ("2.0.0", None)
+
+
+def test_interrupted_upgrade_to_a_bad_release_rolls_back(
+    engine_docker: docker.DockerClient,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+) -> None:
+    v2 = release("2.0.0", "v2")
+    v3 = release("3.0.0", "v3")
+    first = make_executor(watch=False)
+    _deploy(store, sink, first, deployment_id, v2)
+    first.stop()
+    up = desired(deployment_id, v3, previous_release=v2, health_timeout_s=8)
+    store.put(up)
+    ctx = ExecContext(engine_docker)
+    for step in plan(observe(engine_docker, deployment_id), up, PlanContext(now=utcnow())):
+        if step.action in ("create_container", "stop_container", "start_container"):
+            execute(ctx, step)  # new one running, old one stopped; then "kill -9"
+    make_executor()
+    outcome = sink.outcome(up.command_id or "")
+    assert isinstance(outcome, CommandFailed)
+    assert outcome.data.error.code == "rolled_back"
+    assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
+
+
+def test_devices_and_health_constants_are_what_the_suite_expects() -> None:
+    assert DEVICE == "engine-test-device"
+    assert HEALTH.interval_s < 1

@@ -299,3 +299,12 @@ def register(api: Any, device_id: str, system_model: str | None = "rpi4") -> Non
         "/v1/devices", json={"id": device_id, "system_model": system_model}, headers=api.operator
     )
     assert r.status_code == 201, r.text
+
+
+def feed(engine: Any, settings: Settings, *events: EventEnvelope) -> Any:
+    """Project ``events`` as if they came off the broker (no broker involved)."""
+    from fleetwire.cloud.projector import Projector, Received
+
+    return Projector(engine, settings).process(
+        [Received(topic_of(e), DEFAULT_CODEC.encode(e)) for e in events]
+    )

@@ -111,8 +111,13 @@ def simple(kind: str, deployment_id: str = "dep-1", **data: Any) -> CommandEnvel
         return SyncCommand(data=SyncData(**data))
     if kind == "delete":
         return DeleteCommand(data=DeleteData(deployment_id=deployment_id, **data))
-    cls = {"start": StartCommand, "stop": StopCommand, "redeploy": RedeployCommand}[kind]
-    return cls(data=DeploymentCommandData(deployment_id=deployment_id))
+    target = DeploymentCommandData(deployment_id=deployment_id)
+    if kind == "start":
+        return StartCommand(data=target)
+    if kind == "stop":
+        return StopCommand(data=target)
+    assert kind == "redeploy", kind
+    return RedeployCommand(data=target)
 
 
 def expired(command: CommandEnvelope) -> CommandEnvelope:

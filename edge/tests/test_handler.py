@@ -33,6 +33,7 @@ from fleetwire.protocol.codec import decode, encode
 from fleetwire.protocol.envelope import CommandEnvelope
 from fleetwire.protocol.events import (
     CommandAccepted,
+    CommandAcceptedData,
     CommandFailed,
     CommandRejected,
     CommandSucceeded,
@@ -276,7 +277,7 @@ def test_an_event_on_the_command_topic_is_unsupported(h: Harness) -> None:
     event = h.published()  # nothing yet
     assert event == []
     accepted = CommandAccepted(
-        source="fleetwire://devices/x", data={"command_id": "c", "command_type": None}
+        source="fleetwire://devices/x", data=CommandAcceptedData(command_id="c")
     )
     result = h.send(encode(accepted))
     rejected = result.events[0]

@@ -98,7 +98,7 @@ def test_compaction_drops_only_superseded_container_states(tmp_path: Path) -> No
     assert ("web", 59) in latest
     assert ("db", 59) in latest
     assert len(containers) < 120
-    seqs = [e.seq for e in events if e.seq is not None]
+    seqs = [int(getattr(e, "seq", 0)) for e in events]
     assert seqs == sorted(seqs)
     store.close()
 
@@ -138,6 +138,7 @@ def test_outbox_sets_source_and_trace_from_the_journal(tmp_path: Path) -> None:
         )
     )
     last = decode(store.pending(0, 10)[-1].payload)
+    assert isinstance(last, CommandSucceeded)
     assert last.source == device_source(DEVICE)
     assert last.traceparent == TRACEPARENT
     assert last.correlationid == command.id

@@ -6,6 +6,11 @@ queued for an offline client arrive with the retain flag set, and QoS 0 is deliv
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import time
+from pathlib import Path
+
 import pytest
 
 from tests.fixtures.amqtt import AmqttBroker
@@ -22,6 +27,23 @@ def commands(device: str) -> str:
 
 def events(device: str, category: str = "deployment") -> str:
     return f"fleetwire/v1/devices/{device}/events/{category}"
+
+
+def wait_until_queued_in_session_db(
+    db_path: Path, client_id: str, payload: str, timeout: float = 5.0
+) -> None:
+    """Wait (bounded) until SessionDBPlugin has stored ``payload`` for the offline client."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(db_path, timeout=1)) as db:
+            rows = db.execute(
+                "SELECT retained FROM stored_sessions WHERE client_id = ?", (client_id,)
+            ).fetchall()
+        if any(payload in (row[0] or "") for row in rows):
+            return
+        time.sleep(0.05)
+    msg = f"{payload!r} not queued for {client_id!r} in {db_path} within {timeout} s"
+    raise AssertionError(msg)
 
 
 def device_client(broker: AmqttBroker, device: str, *, clean: bool = True) -> ProbeClient:
@@ -72,6 +94,8 @@ def test_queued_message_survives_a_broker_restart(amqtt_broker: AmqttBroker) -> 
         device.subscribe(commands("device-a"))
     with cloud_client(amqtt_broker) as cloud:
         cloud.publish(commands("device-a"), b"while-away")
+    # amqtt sends PUBACK before it routes the message: stopping right away can lose it.
+    wait_until_queued_in_session_db(amqtt_broker.db_path, "device-a", "while-away")
 
     amqtt_broker.stop()
     assert not amqtt_broker.running

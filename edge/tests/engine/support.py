@@ -109,7 +109,7 @@ class ListSink:
 
 def cleanup_deployment(client: docker.DockerClient, deployment_id: str) -> None:
     """Remove every container, network and volume labelled with ``deployment_id``."""
-    flt = {"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}
+    flt: dict[str, str | list[str] | bool] = {"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}
     for c in client.containers.list(all=True, filters=flt):
         c.remove(force=True, v=True)
     for n in client.networks.list(filters=flt):

@@ -1,6 +1,7 @@
 """Deploy, stop/start, redeploy and delete against the real Docker Engine."""
 
 import pytest
+from docker.models.containers import Container
 
 import docker
 from edge.tests.engine.support import ExecutorFactory, ListSink, desired, release
@@ -20,7 +21,7 @@ from fleetwire.protocol.events import (
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
 
 
-def _containers(client: docker.DockerClient, dep: str) -> list[docker.models.containers.Container]:
+def _containers(client: docker.DockerClient, dep: str) -> list[Container]:
     return client.containers.list(all=True, filters={"label": [f"{lb.DEPLOYMENT}={dep}"]})
 
 
@@ -32,7 +33,7 @@ def _states(sink: ListSink, dep: str) -> list[DeploymentState]:
     ]
 
 
-def _health(c: docker.models.containers.Container) -> str:
+def _health(c: Container) -> str:
     c.reload()
     return str(c.attrs["State"].get("Health", {}).get("Status", "none"))
 
@@ -70,7 +71,7 @@ def test_deploy_runs_healthy_and_reports_in_order(
     assert labels[lb.CONTAINER] == "web"
     assert labels[lb.APPLICATION] == "demo"
     assert labels[lb.GENERATION] == "0"
-    assert c.name.startswith(f"fw-{lb.deployment_short(deployment_id)}-web-1.0.0-")
+    assert (c.name or "").startswith(f"fw-{lb.deployment_short(deployment_id)}-web-1.0.0-")
     assert store.get(deployment_id).command_id is None  # type: ignore[union-attr]
     sink.wait_for(
         lambda e: (

@@ -1,5 +1,6 @@
 """Container-state coalescing, engine-unreachable handling and credential scrubbing, no Docker."""
 
+import gc
 from typing import Any
 
 import docker.errors
@@ -72,12 +73,16 @@ def _unreachable_client() -> docker.DockerClient:
     return docker.DockerClient(base_url="unix:///nonexistent/fleetwire/docker.sock", version="1.41")
 
 
+# docker-py leaks the socket of a refused unix connection (a ResourceWarning at collection time).
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_unreachable_engine_is_reported_not_fatal() -> None:
     store = MemoryDesiredStateStore()
     sink = ListSink()
     d = desired("dep-unreachable", release())
     store.put(d)
-    ex = DockerExecutor(_unreachable_client(), store, sink, DEVICE, watch=False, backoff_s=60)
+    client = _unreachable_client()
+    ex = DockerExecutor(client, store, sink, DEVICE, watch=False, backoff_s=60)
     ex.start()
     try:
         outcome = sink.outcome(d.command_id or "", timeout=20)
@@ -89,6 +94,8 @@ def test_unreachable_engine_is_reported_not_fatal() -> None:
             ex.inventory()
     finally:
         ex.stop()
+        client.close()
+        gc.collect()
 
 
 class _FakeImages:

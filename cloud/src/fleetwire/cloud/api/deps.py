@@ -66,6 +66,9 @@ def current_token(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ProblemError(401, "a bearer token is required", headers=challenge)
     token = lookup(session, credentials.credentials)
+    # End the read transaction now: on SQLite every transaction holds the write lock, and a
+    # long answer (the SSE stream) must not keep it.
+    session.commit()
     if token is None:
         raise ProblemError(401, "the bearer token is not valid", headers=challenge)
     if request.method not in ("GET", "HEAD", "OPTIONS") and not Role(token.role).allows(

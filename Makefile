@@ -4,7 +4,7 @@ SHELL := bash
 .DEFAULT_GOAL := test
 UV ?= uv
 
-.PHONY: test bootstrap sync lint fmt pytest
+.PHONY: test dev bootstrap sync lint fmt pytest
 
 ## test: install/start services, sync the workspace, lint, type-check, run every test (in order)
 test:
@@ -14,6 +14,12 @@ test:
 	$(UV) run ruff format --check .
 	$(UV) run mypy
 	$(UV) run pytest
+
+## dev: install what is missing, then run the whole system embedded (`fleetwire dev`)
+dev:
+	scripts/bootstrap.sh
+	$(UV) sync --all-packages --frozen
+	$(UV) run fleetwire dev
 
 ## bootstrap: install and start Docker, PostgreSQL 15, the Mosquitto binaries, busybox, uv
 bootstrap:

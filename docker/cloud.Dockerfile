@@ -1,40 +1,66 @@
-# syntax=docker/dockerfile:1
-# Fleetwire cloud (API, relay, projector). Build from the repository root:
-#   docker build -f docker/cloud.Dockerfile --build-arg VERSION=$(cat VERSION) \
-#     --build-arg VCS_REF=$(git rev-parse HEAD) -t fleetwire/cloud:$(cat VERSION) .
-# BASE_IMAGE must carry Python 3.11+; uv comes from PyPI in the build stage.
-ARG BASE_IMAGE=python:3.11-slim-bookworm
+# Fleetwire cloud image (API, command relay, projectors): `fleetwire serve`.
+#
+# Built by scripts/build-images.sh, which prepares the build context first; by hand:
+#   scripts/build-images.sh --prepare-only cloud
+#   docker build -f docker/cloud.Dockerfile --build-arg VERSION="$(cat VERSION)" \
+#     --build-arg REVISION="$(git rev-parse HEAD)" -t fleetwire/cloud:dev .fleetwire/build/cloud
+#
+# The context (.fleetwire/build/cloud) holds everything the build installs, so the build needs
+# no network and no registry:
+#   requirements.txt  `uv export --frozen --no-dev --package fleetwire-cloud`: uv.lock's pins
+#                     and hashes for the third-party dependencies
+#   wheels/           those wheels (hash-checked on install)
+#   dist/             the workspace members' wheels (fleetwire-protocol, fleetwire-cloud)
+#   uv/               the uv wheel
+# BASE_IMAGE: any Debian-like image with python3 (3.11+) on PATH and useradd; the default is
+# made locally by scripts/build-base-image.sh. python:3.11-slim-bookworm works where a
+# registry is reachable.
+ARG BASE_IMAGE=fleetwire/base:bookworm-python3.11
 
 FROM ${BASE_IMAGE} AS build
-ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never
-RUN python -m pip install --no-cache-dir uv
-WORKDIR /app
-# Dependencies first, so a source change does not invalidate them.
-COPY pyproject.toml uv.lock ./
-COPY protocol/pyproject.toml protocol/pyproject.toml
-COPY edge/pyproject.toml edge/pyproject.toml
-COPY cloud/pyproject.toml cloud/pyproject.toml
-RUN uv sync --frozen --no-dev --no-install-workspace --package fleetwire-cloud
-COPY protocol protocol
-COPY cloud cloud
-RUN uv sync --frozen --no-dev --no-editable --package fleetwire-cloud
+ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_NO_CACHE=1 \
+    UV_OFFLINE=1 VIRTUAL_ENV=/opt/fleetwire
+# uv itself: a wheel is a zip; its binary is all we need (no pip in the base).
+COPY uv/ /tmp/uv/
+RUN python3 -m zipfile -e /tmp/uv/uv-*.whl /tmp/uv/x \
+    && install -m 0755 /tmp/uv/x/uv-*.data/scripts/uv /usr/local/bin/uv \
+    && rm -rf /tmp/uv && uv --version
+# Dependencies first: this layer is rebuilt only when uv.lock changes, not on a source change.
+# The venv is made where it will run (/opt/fleetwire): its scripts' shebangs name that path.
+COPY requirements.txt /build/requirements.txt
+COPY wheels/ /build/wheels/
+RUN uv venv --python "$(command -v python3)" /opt/fleetwire \
+    && uv pip install --no-index --find-links /build/wheels --require-hashes \
+        -r /build/requirements.txt
+# Then Fleetwire itself (non-editable), and a check that every requirement is met.
+COPY dist/ /build/dist/
+RUN uv pip install --no-index --no-deps /build/dist/*.whl && uv pip check
 
 FROM ${BASE_IMAGE} AS runtime
-ARG VERSION=0.0.0
-ARG VCS_REF=unknown
-LABEL org.opencontainers.image.title="fleetwire-cloud" \
-      org.opencontainers.image.description="Fleetwire cloud: API, command relay, projectors" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${VCS_REF}" \
-      org.opencontainers.image.source="https://github.com/fleetwire/fleetwire" \
-      org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --system --gid 10001 fleetwire \
-    && useradd --system --uid 10001 --gid fleetwire --home-dir /var/lib/fleetwire fleetwire \
-    && mkdir -p /var/lib/fleetwire && chown fleetwire:fleetwire /var/lib/fleetwire
-COPY --from=build /app/.venv /opt/fleetwire
-ENV PATH=/opt/fleetwire/bin:$PATH PYTHONUNBUFFERED=1
+    && useradd --system --uid 10001 --gid 10001 --home-dir /var/lib/fleetwire \
+        --no-create-home --shell /usr/sbin/nologin fleetwire \
+    && install -d -o 10001 -g 10001 -m 0750 /var/lib/fleetwire
+COPY --from=build /opt/fleetwire /opt/fleetwire
+# Listen on all interfaces (the default, 127.0.0.1, is unreachable from outside a container).
+ENV PATH=/opt/fleetwire/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+    FLEETWIRE_API_HOST=0.0.0.0
 USER 10001:10001
 WORKDIR /var/lib/fleetwire
-EXPOSE 8000
+EXPOSE 8080
 ENTRYPOINT ["fleetwire"]
-CMD ["serve", "--host", "0.0.0.0"]
+CMD ["serve"]
+# Last, so that a new commit (REVISION, CREATED) reuses every layer above from the cache.
+ARG VERSION=0.0.0
+ARG REVISION=unknown
+ARG CREATED=1970-01-01T00:00:00Z
+ARG SOURCE=https://github.com/fleetwire/fleetwire
+ARG BASE_IMAGE
+LABEL org.opencontainers.image.title="fleetwire-cloud" \
+      org.opencontainers.image.description="Fleetwire cloud: API, command relay and projectors" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}"

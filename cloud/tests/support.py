@@ -270,7 +270,7 @@ class ScriptedDevice:
     def expect_command(self, timeout: float = 10.0) -> CommandEnvelope:
         """The next command received."""
         msg = self.probe.expect(timeout)
-        return DEFAULT_CODEC.decode_as(msg.payload, CommandEnvelope)
+        return DEFAULT_CODEC.decode_as(bytes(msg.payload), CommandEnvelope)
 
     def close(self) -> None:
         """Disconnect."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +19,7 @@ from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.outbox import Outbox
 from fleetwire.edge.ports import DesiredStateStore, EventSink, Executor
 from fleetwire.edge.store import Store
+from fleetwire.protocol.codec import decode
 from fleetwire.protocol.commands import (
     DeleteCommand,
     DeleteData,
@@ -41,14 +44,18 @@ from fleetwire.protocol.events import (
     ContainerStateData,
     ContainerStatus,
     DeploymentState,
+    DeviceEvent,
     InventoryData,
     InventoryDeployment,
 )
 from fleetwire.protocol.release import ContainerSpec, ReleaseSpec
+from fleetwire.protocol.topics import EVENTS
+from tests.fixtures.mqtt import MQTT5, MQTT311, ProbeClient
 
 DEVICE = "device-a"
 SECRET = "s3cr3t-registry-pa55word"
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+EVENTS_FILTER = EVENTS.filter(device_id=DEVICE)
 
 
 def release(version: str = "1.0.0", application: str = "app") -> ReleaseSpec:
@@ -209,6 +216,24 @@ def fake_factory(holder: list[FakeExecutor], **options: Any) -> Callable[..., Ex
     return make
 
 
+def collect_events(client: Any, count: int, timeout: float = 20.0) -> list[DeviceEvent]:
+    """The next ``count`` events (bounded)."""
+    out: list[DeviceEvent] = []
+    wait_until(lambda: _drain(client, out) >= count, timeout, f"{count} events")
+    return out
+
+
+def _drain(client: Any, out: list[DeviceEvent]) -> int:
+    while True:
+        try:
+            msg = client.messages.get_nowait()
+        except queue.Empty:
+            return len(out)
+        event = decode(bytes(msg.payload))
+        assert isinstance(event, DeviceEvent), msg.topic
+        out.append(event)
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
     """Poll ``predicate`` until true; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
@@ -257,3 +282,48 @@ def agent_config(data_dir: Path, url: str, **options: Any) -> AgentConfig:
     }
     values.update(options)
     return AgentConfig.model_validate(values)
+
+
+_ids = itertools.count()
+
+
+@dataclass
+class BrokerUnderTest:
+    """A running broker plus what the agent and a cloud-side test client need to use it."""
+
+    kind: str
+    server: Any  # MosquittoBroker | AmqttBroker: both have host, port, url, start(), stop()
+    device_username: str | None = None
+    device_password: str | None = None
+    cloud_username: str | None = None
+    cloud_password: str | None = None
+
+    @property
+    def url(self) -> str:
+        return str(self.server.url)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def start(self) -> None:
+        self.server.start()
+
+    def client(self, client_id: str | None = None, *, clean: bool = True) -> ProbeClient:
+        """A cloud-side client (not yet connected)."""
+        return ProbeClient(
+            self.server.host,
+            self.server.port,
+            client_id=client_id or f"test-cloud-{next(_ids)}",
+            username=self.cloud_username,
+            password=self.cloud_password,
+            protocol=MQTT5 if self.kind == "mosquitto" else MQTT311,
+            clean=clean,
+        )
+
+    def agent_options(self, tmp_path: Path) -> dict[str, Any]:
+        options: dict[str, Any] = {}
+        if self.device_username is not None:
+            secret = tmp_path / "broker-password"
+            secret.write_text(self.device_password or "", encoding="utf-8")
+            options.update(username=self.device_username, password_file=secret)
+        return options

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import io
 import logging
-import queue
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge.tests.agent_support import DEVICE, SECRET, deploy, wait_until
-from edge.tests.conftest import BrokerUnderTest
+from edge.tests.agent_support import (
+    DEVICE,
+    EVENTS_FILTER,
+    SECRET,
+    BrokerUnderTest,
+    collect_events,
+    deploy,
+    wait_until,
+)
 from fleetwire.edge.logs import configure_logging
 from fleetwire.edge.outbox import Outbox
 from fleetwire.edge.session import Protocol
@@ -22,17 +28,14 @@ from fleetwire.protocol.events import (
     CommandAccepted,
     CommandSucceeded,
     CommandSucceededData,
-    DeviceEvent,
     PresenceBirth,
     PresenceDeath,
 )
 from fleetwire.protocol.registry import COMMAND_TYPES
-from fleetwire.protocol.topics import EVENTS, command_topic, presence_topic
+from fleetwire.protocol.topics import command_topic, presence_topic
 from tests.fixtures.mqtt import ProbeClient
 
 pytestmark = pytest.mark.slow
-
-EVENTS_FILTER = EVENTS.filter(device_id=DEVICE)
 
 
 def next_presence(client: ProbeClient, timeout: float = 10.0) -> PresenceBirth | PresenceDeath:
@@ -41,24 +44,6 @@ def next_presence(client: ProbeClient, timeout: float = 10.0) -> PresenceBirth |
     presence = decode(bytes(msg.payload))
     assert isinstance(presence, PresenceBirth | PresenceDeath)
     return presence
-
-
-def collect_events(client: ProbeClient, count: int, timeout: float = 20.0) -> list[DeviceEvent]:
-    """The next ``count`` events (bounded)."""
-    out: list[DeviceEvent] = []
-    wait_until(lambda: _drain(client, out) >= count, timeout, f"{count} events")
-    return out
-
-
-def _drain(client: ProbeClient, out: list[DeviceEvent]) -> int:
-    while True:
-        try:
-            msg = client.messages.get_nowait()
-        except queue.Empty:
-            return len(out)
-        event = decode(bytes(msg.payload))
-        assert isinstance(event, DeviceEvent), msg.topic
-        out.append(event)
 
 
 def test_birth_retained_protocol_fallback_and_clean_death(

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
-from edge.tests.agent_support import DEVICE, FakeExecutor, release
+import pytest
+
+from edge.tests.agent_support import DEVICE, TRACEPARENT, FakeExecutor, deploy, release
+from fleetwire.edge.errors import StoreError
+from fleetwire.edge.handler import CommandHandler
+from fleetwire.edge.journal import CommandStatus, JournalEntry, redacted_command_json
 from fleetwire.edge.outbox import Outbox
 from fleetwire.edge.ports import DesiredDeployment, DesiredStateStore, TargetState
 from fleetwire.edge.store import Store
-from fleetwire.protocol.codec import decode
-from fleetwire.protocol.envelope import device_source
+from fleetwire.protocol.codec import decode, encode
+from fleetwire.protocol.envelope import device_source, utcnow
 from fleetwire.protocol.events import (
+    CommandAccepted,
+    CommandAcceptedData,
     CommandFailed,
     CommandFailedData,
     CommandSucceeded,
@@ -121,10 +129,6 @@ def test_emit_is_thread_safe(tmp_path: Path) -> None:
 
 
 def test_outbox_sets_source_and_trace_from_the_journal(tmp_path: Path) -> None:
-    from edge.tests.agent_support import TRACEPARENT, deploy
-    from fleetwire.edge.handler import CommandHandler
-    from fleetwire.protocol.codec import encode
-
     store = Store.open(tmp_path)
     outbox = Outbox(store, DEVICE)
     fake = FakeExecutor(store, outbox, auto_succeed=False)
@@ -142,4 +146,49 @@ def test_outbox_sets_source_and_trace_from_the_journal(tmp_path: Path) -> None:
     assert last.source == device_source(DEVICE)
     assert last.traceparent == TRACEPARENT
     assert last.correlationid == command.id
+    store.close()
+
+
+def test_a_failed_transaction_changes_nothing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    command = deploy()
+    entry = JournalEntry(
+        command_id=command.id,
+        command_type=command.type,
+        received_at=utcnow(),
+        status=CommandStatus.ACCEPTED,
+        command_json=redacted_command_json(command),
+    )
+    store.record_command(entry, succeeded(1))
+    with pytest.raises(StoreError):
+        store.record_command(entry, succeeded(2))  # same command id: the journal refuses it
+    assert store.outbox_size() == 1
+    assert store.next_seq() == 2
+    store.close()
+
+
+def test_prune_journal_keeps_recent_and_in_progress(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    now = utcnow()
+    for n, (age_days, status) in enumerate(
+        [(100, CommandStatus.SUCCEEDED), (100, CommandStatus.ACCEPTED), (1, CommandStatus.FAILED)]
+    ):
+        command = deploy(f"dep-{n}")
+        entry = JournalEntry(
+            command_id=command.id,
+            command_type=command.type,
+            received_at=now - timedelta(days=age_days),
+            status=status,
+            command_json=redacted_command_json(command),
+        )
+        store.record_command(
+            entry,
+            succeeded(n)
+            if status is not CommandStatus.ACCEPTED
+            else CommandAccepted(
+                source=device_source(DEVICE), data=CommandAcceptedData(command_id=command.id)
+            ),
+        )
+    assert store.prune_journal(now - timedelta(days=90)) == 1
+    assert sorted(e.status for e in store.journal()) == ["accepted", "failed"]
     store.close()

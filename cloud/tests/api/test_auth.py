@@ -1,11 +1,13 @@
 """Bearer tokens and roles; every error is problem+json."""
 
+from typing import Any
+
 import pytest
 
 from fleetwire.cloud.auth import hash_token
 
 
-def _is_problem(r, status):
+def _is_problem(r: Any, status: int) -> Any:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
@@ -84,4 +86,5 @@ def test_openapi_has_examples(api):
     assert "/v1/deployments" in doc["paths"]
     assert "/v1/events/stream" in doc["paths"]
     text = str(doc)
-    assert "rpi-0042" in text and "registry.example.com" in text
+    assert "rpi-0042" in text
+    assert "registry.example.com" in text

@@ -1,6 +1,7 @@
 """Deployments, actions and command status."""
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -19,7 +20,7 @@ def ready(api, engine, settings):
     return releases
 
 
-def _deploy(api, release_id, devices=("dev-1",)):
+def _deploy(api: Any, release_id: str, devices: tuple[str, ...] = ("dev-1",)) -> Any:
     r = api.client.post(
         "/v1/deployments",
         json={"release_id": release_id, "device_ids": list(devices)},
@@ -95,7 +96,9 @@ def test_deploy_refuses_unsupported_model_and_unannounced_type(api, engine, sett
     assert r.status_code == 422
     errors = r.json()["errors"]
     assert any("pc" in e and "system model 'x86'" in e for e in errors)
-    assert any("old" in e and "did not announce io.fleetwire.command.deploy.v1" in e for e in errors)
+    assert any(
+        "old" in e and "did not announce io.fleetwire.command.deploy.v1" in e for e in errors
+    )
     assert any("silent" in e and "no birth message" in e for e in errors)
     assert any("ghost" in e and "not registered" in e for e in errors)
     assert api.client.get("/v1/deployments", headers=api.viewer).json() == []
@@ -169,5 +172,8 @@ def test_action_type_must_be_announced(api, engine, settings, ready):
 
 def test_unknown_deployment_and_command(api):
     assert api.client.get("/v1/deployments/nope", headers=api.viewer).status_code == 404
-    assert api.client.post("/v1/deployments/nope/actions/stop", headers=api.operator).status_code == 404
+    assert (
+        api.client.post("/v1/deployments/nope/actions/stop", headers=api.operator).status_code
+        == 404
+    )
     assert api.client.get("/v1/commands/nope", headers=api.viewer).status_code == 404

@@ -14,14 +14,19 @@ def test_register_and_read(api, engine, settings):
     assert body["online"] is False
     assert set(body) >= {"id", "system_model", "tags", "last_seen", "agent_version"}
     assert not any("password" in k or "secret" in k for k in body)
-    assert api.client.post("/v1/devices", json={"id": "rpi-0042"}, headers=api.operator).status_code == 409
+    assert (
+        api.client.post("/v1/devices", json={"id": "rpi-0042"}, headers=api.operator).status_code
+        == 409
+    )
     feed(engine, settings, birth("rpi-0042"))
     got = api.client.get("/v1/devices/rpi-0042", headers=api.viewer).json()
     assert got["online"] is True
     assert got["agent_version"] == "0.1.0"
     assert got["last_seen"] is not None
     assert "io.fleetwire.command.deploy.v1" in got["protocol_types"]
-    assert [d["id"] for d in api.client.get("/v1/devices?tag=lyon", headers=api.viewer).json()] == ["rpi-0042"]
+    assert [d["id"] for d in api.client.get("/v1/devices?tag=lyon", headers=api.viewer).json()] == [
+        "rpi-0042"
+    ]
     assert api.client.get("/v1/devices?tag=paris", headers=api.viewer).json() == []
     r = api.client.patch("/v1/devices/rpi-0042", json={"tags": ["paris"]}, headers=api.operator)
     assert r.json()["tags"] == ["paris"]

@@ -2,6 +2,7 @@
 
 import json
 import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -46,7 +47,7 @@ def test_sse_stream(database_url):
         with session_scope(services.engine) as session:
             token = create_token(session, Role.VIEWER, "sse")
         feed(services.engine, settings, birth("old"))
-        received: list[dict] = []
+        received: list[dict[str, Any]] = []
 
         def consume():
             headers = {"Authorization": f"Bearer {token}"}

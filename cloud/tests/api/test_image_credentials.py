@@ -18,7 +18,9 @@ def test_secret_never_leaves(api, engine, settings, caplog):
     assert r.status_code == 201
     assert SECRET not in r.text
     assert set(r.json()) == {"id", "label", "registry", "username", "created_at"}
-    assert api.client.post("/v1/image-credentials", json=CREDS, headers=api.admin).status_code == 409
+    assert (
+        api.client.post("/v1/image-credentials", json=CREDS, headers=api.admin).status_code == 409
+    )
     for url in ("/v1/image-credentials", "/v1/image-credentials/acme"):
         got = api.client.get(url, headers=api.viewer)
         assert got.status_code == 200
@@ -28,22 +30,40 @@ def test_secret_never_leaves(api, engine, settings, caplog):
     assert SECRET not in bad.text
 
     api.client.post("/v1/applications", json={"name": "thermo"}, headers=api.operator)
-    body = spec(containers=[{"name": "web", "image": "registry.example.com/t:1", "credentials": "acme"}])
-    rel = api.client.post("/v1/applications/thermo/releases", json=body, headers=api.operator).json()
+    body = spec(
+        containers=[{"name": "web", "image": "registry.example.com/t:1", "credentials": "acme"}]
+    )
+    rel = api.client.post(
+        "/v1/applications/thermo/releases", json=body, headers=api.operator
+    ).json()
     register(api, "dev-1")
     feed(engine, settings, birth("dev-1"))
     r = api.client.post(
-        "/v1/deployments", json={"release_id": rel["id"], "device_ids": ["dev-1"]}, headers=api.operator
+        "/v1/deployments",
+        json={"release_id": rel["id"], "device_ids": ["dev-1"]},
+        headers=api.operator,
     )
     assert r.status_code == 202
     assert SECRET not in r.text
-    for url in ("/v1/deployments", f"/v1/commands/{r.json()['items'][0]['command_id']}", "/v1/events"):
+    for url in (
+        "/v1/deployments",
+        f"/v1/commands/{r.json()['items'][0]['command_id']}",
+        "/v1/events",
+    ):
         assert SECRET not in api.client.get(url, headers=api.viewer).text
 
     # Nothing in any table holds the secret in clear (the credential row holds ciphertext).
     with engine.connect() as conn:
-        for table in ("image_credential", "outbox", "command", "deployment", "release", "event", "device"):
-            for row in conn.execute(text(f"SELECT * FROM {table}")):  # noqa: S608
+        for table in (
+            "image_credential",
+            "outbox",
+            "command",
+            "deployment",
+            "release",
+            "event",
+            "device",
+        ):
+            for row in conn.execute(text(f"SELECT * FROM {table}")):
                 assert SECRET not in str(row), table
         refs = conn.execute(text("SELECT credential_refs FROM outbox")).scalar()
     assert "acme" in str(refs)
@@ -69,11 +89,15 @@ def test_rotate_and_delete(api):
 def test_unknown_credentials_label_is_refused_at_deploy(api, engine, settings):
     api.client.post("/v1/applications", json={"name": "thermo"}, headers=api.operator)
     body = spec(containers=[{"name": "web", "image": "r/t:1", "credentials": "missing"}])
-    rel = api.client.post("/v1/applications/thermo/releases", json=body, headers=api.operator).json()
+    rel = api.client.post(
+        "/v1/applications/thermo/releases", json=body, headers=api.operator
+    ).json()
     register(api, "dev-1")
     feed(engine, settings, birth("dev-1"))
     r = api.client.post(
-        "/v1/deployments", json={"release_id": rel["id"], "device_ids": ["dev-1"]}, headers=api.operator
+        "/v1/deployments",
+        json={"release_id": rel["id"], "device_ids": ["dev-1"]},
+        headers=api.operator,
     )
     assert r.status_code == 422
     assert "missing" in r.json()["detail"]

@@ -11,8 +11,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import (
@@ -130,20 +131,25 @@ def subscription_filters(*, shared: bool, group: str) -> list[str]:
     return [EVENTS.filter(), PRESENCE.filter()]
 
 
+@lru_cache(maxsize=65536)
+def parse_topic(topic: str) -> tuple[str, str | None]:
+    """(device id, event category or None for presence) of a topic; cached, topics repeat."""
+    if PRESENCE.matches(topic):
+        return PRESENCE.parse(topic)["device_id"], None
+    params = EVENTS.parse(topic)
+    return params["device_id"], params["category"]
+
+
 def decode_message(codec: Codec, topic: str, payload: bytes) -> tuple[str, EventEnvelope]:
     """The device id and event of a message, or :class:`Invalid` with the reason."""
     try:
-        if PRESENCE.matches(topic):
-            device_id = PRESENCE.parse(topic)["device_id"]
+        device_id, category = parse_topic(topic)
+        if category is None:
             event: EventEnvelope = codec.decode_as(payload, PresenceBirth, PresenceDeath)
         else:
-            params = EVENTS.parse(topic)
-            device_id = params["device_id"]
             device_event = codec.decode_as(payload, DeviceEvent)
-            if device_event.category != params["category"]:
-                raise Invalid(
-                    f"{device_event.type} does not belong on the {params['category']} topic"
-                )
+            if device_event.category != category:
+                raise Invalid(f"{device_event.type} does not belong on the {category} topic")
             event = device_event
         source_device = event.device_id
     except ProtocolError as exc:
@@ -421,7 +427,7 @@ class Projector:
             self._upsert_deployments(conn, w.deployments, now)
         if w.containers:
             stmt = _dialect_insert(conn, con_t)
-            values = [asdict(c) | {"updated_at": c.updated_at or now} for c in w.containers]
+            values = [c.__dict__ | {"updated_at": c.updated_at or now} for c in w.containers]
             keys = [k for k in values[0] if k not in ("deployment_id", "name")]
             conn.execute(
                 stmt.on_conflict_do_update(

@@ -157,7 +157,8 @@ class Relay:
                 infos.append((item, None))
                 if isinstance(exc, BrokerUnavailable):
                     break
-        acked, failed = [], [i for i in batch if i not in {p for p, _ in infos}]
+        tried = {p.outbox_id for p, _ in infos}
+        acked, failed = [], [i for i in batch if i.outbox_id not in tried]
         for item, info in infos:
             if info is None:
                 failed.append(item)

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Final, cast
@@ -21,10 +22,10 @@ from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.errors import ConfigError, ExecutorUnavailable
 from fleetwire.edge.handler import CommandHandler
 from fleetwire.edge.outbox import Outbox
-from fleetwire.edge.ports import Executor
+from fleetwire.edge.ports import EventSink, Executor
 from fleetwire.edge.session import MqttSession
 from fleetwire.edge.store import Store
-from fleetwire.protocol.envelope import device_source
+from fleetwire.protocol.envelope import device_source, utcnow
 from fleetwire.protocol.events import PresenceBirth, PresenceBirthData
 from fleetwire.protocol.registry import COMMAND_TYPES
 
@@ -79,7 +80,7 @@ def docker_client() -> object:
         return docker.from_env(version=FALLBACK_DOCKER_API)
 
 
-def docker_executor(config: AgentConfig, store: Store, sink: Outbox) -> Executor:
+def docker_executor(config: AgentConfig, store: Store, sink: EventSink) -> Executor:
     """The real executor: ``DockerExecutor(client, store, sink, device_id)``."""
     cls = _docker_executor_class()
     return cast("Executor", cls(docker_client(), store, sink, config.device_id))
@@ -161,6 +162,10 @@ class Agent:
             self.config.data_dir,
             extra={"device_id": self.config.device_id},
         )
+        cutoff = utcnow() - timedelta(days=self.config.journal_retention_days)
+        pruned = self.store.prune_journal(cutoff)
+        if pruned:
+            log.info("forgot %d journal entries older than %s", pruned, cutoff.date())
         try:
             self.executor.start()
             try:

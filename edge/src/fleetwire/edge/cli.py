@@ -18,7 +18,6 @@ from fleetwire.edge.agent import Agent, agent_version, docker_executor
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.errors import ConfigError, EdgeError
 from fleetwire.edge.logs import configure_logging
-from fleetwire.edge.outbox import Outbox
 from fleetwire.edge.store import DB_FILE_NAME, Store
 from fleetwire.protocol import PROTOCOL_VERSION
 from fleetwire.protocol.events import DeviceEvent, InventoryData
@@ -86,7 +85,10 @@ def run(  # noqa: PLR0917 - typer maps each parameter to an option
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    agent.run()
+    try:
+        agent.run()
+    except EdgeError as exc:
+        raise _fail(str(exc), 1) from None
 
 
 def _load(options: dict[str, Any], config_file: Path | None) -> AgentConfig:
@@ -113,7 +115,7 @@ def _engine_inventory(store: Store, data_dir: Path) -> tuple[InventoryData | Non
     device_id = store.setting("device_id") or "status"
     try:
         cfg = AgentConfig(device_id=device_id, data_dir=data_dir)
-        executor = docker_executor(cfg, store, Outbox(store, device_id))
+        executor = docker_executor(cfg, store, _DiscardSink())
         return executor.inventory(), ""
     except Exception as exc:  # noqa: BLE001 - any failure means: show desired state only
         return None, f"engine not reachable ({type(exc).__name__}: {exc}); desired state only"

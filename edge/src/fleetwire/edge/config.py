@@ -70,6 +70,7 @@ class AgentConfig(BaseModel):
     backoff_initial_s: Annotated[float, Field(gt=0)] = 1.0
     backoff_max_s: Annotated[float, Field(gt=0)] = 60.0
     protocol: Literal["auto", "5", "3.1.1"] = "auto"
+    journal_retention_days: Annotated[int, Field(ge=30)] = 90
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 

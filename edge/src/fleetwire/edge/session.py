@@ -131,6 +131,14 @@ class MqttSession:
                         )
                         self._fallen_back = True
                         continue
+                    if (
+                        exc.protocol_problem
+                        and protocol is Protocol.MQTT311
+                        and self.config.protocol == "auto"
+                    ):
+                        # 3.1.1 got no answer either: the broker was not refusing MQTT 5 but
+                        # struggling; ask for MQTT 5 again next time.
+                        self._fallen_back = False
                     delay = self.backoff.next_delay()
                     log.warning(
                         "cannot connect to %s: %s; retrying in %.1f s",

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final, TypeVar
 
@@ -130,6 +130,10 @@ class Store:
                     yield self._db
                 except BaseException:
                     self._db.execute("ROLLBACK")
+                    # The in-memory row count may have moved inside the rolled-back transaction.
+                    self._outbox_count = self._db.execute("SELECT count(*) FROM outbox").fetchone()[
+                        0
+                    ]
                     raise
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
@@ -230,6 +234,19 @@ class Store:
                 self._put(db, desired)
         return stamped
 
+    def prune_journal(self, older_than: datetime) -> int:
+        """Forget finished commands received before ``older_than``; returns how many.
+
+        Only safe far beyond the broker's session expiry (nothing can deliver them again).
+        Commands still ``accepted`` (in progress) are kept.
+        """
+        with self._tx() as db:
+            cur = db.execute(
+                "DELETE FROM journal WHERE received_at < ? AND status != ?",
+                (older_than.astimezone(UTC).isoformat(), CommandStatus.ACCEPTED.value),
+            )
+            return max(cur.rowcount, 0)
+
     # --- outbox ---
     def append(self, event: E) -> E:
         """Give ``event`` the next ``seq`` and queue it; returns the stamped event.
@@ -320,7 +337,7 @@ def _row(e: JournalEntry) -> tuple[str | None, ...]:
     return (
         e.command_id,
         e.command_type,
-        e.received_at.isoformat(),
+        e.received_at.astimezone(UTC).isoformat(),
         e.deployment_id,
         e.status.value,
         e.command_json,

@@ -6,11 +6,26 @@ from typing import Annotated
 import uuid_utils
 from pydantic import AfterValidator, StringConstraints
 
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# The "fleetwire-" prefix is reserved for the cloud's and integrators' broker identities: the
+# broker ACL's per-device pattern rules apply to every username, so a device named like a
+# service would inherit a service's topics.
+RESERVED_DEVICE_PREFIX = "fleetwire-"
+DEVICE_ID_PATTERN = r"^(?!fleetwire-)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _DEVICE_ID_RE = re.compile(DEVICE_ID_PATTERN)
+# pydantic-core's regex engine has no look-ahead, so the reserved prefix is checked apart.
+_DEVICE_ID_BASE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+def _not_reserved(value: str) -> str:
+    if value.startswith(RESERVED_DEVICE_PREFIX):
+        raise ValueError(f"device ids starting with {RESERVED_DEVICE_PREFIX!r} are reserved")
+    return value
+
 
 # A device id is one whole topic level, so it may hold none of MQTT's separators or wildcards.
-DeviceId = Annotated[str, StringConstraints(pattern=DEVICE_ID_PATTERN)]
+DeviceId = Annotated[
+    str, StringConstraints(pattern=_DEVICE_ID_BASE_PATTERN), AfterValidator(_not_reserved)
+]
 
 # Names of containers, volumes and networks inside a release; Docker accepts this alphabet.
 NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$"

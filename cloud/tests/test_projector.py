@@ -1,0 +1,124 @@
+"""The projector's transaction, without a broker: dead letters, idempotency, gaps, sync."""
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from cloud.tests.support import (
+    accepted,
+    birth,
+    container_state,
+    dep_state,
+    feed,
+    inventory,
+    topic_of,
+)
+from fleetwire.cloud.projector import Projector, Received
+from fleetwire.protocol.codec import encode
+from fleetwire.protocol.envelope import utcnow
+from fleetwire.protocol.topics import event_topic, presence_topic
+
+
+def rows(engine: Any, sql: str) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(text(sql))]
+
+
+def test_bad_messages_go_to_dead_letters_and_the_rest_is_projected(engine, settings):
+    good = dep_state("d1", 0, "x")
+    other = dep_state("d2", 0, "y")
+    batch = [
+        Received(event_topic("d1", "deployment"), b"\xff not json"),
+        Received(event_topic("d1", "deployment"), b'{"type": "io.fleetwire.event.nope.v1"}'),
+        Received(event_topic("d1", "deployment"), b"x" * 300_000),
+        Received(event_topic("d1", "deployment"), encode(other)),  # wrong device on the topic
+        Received(event_topic("d1", "container"), encode(good)),  # wrong category
+        Received("fleetwire/v1/devices/d1/elsewhere", encode(good)),
+        Received(presence_topic("d1"), encode(good)),  # not a presence message
+        Received(topic_of(good), encode(good)),
+    ]
+    result = Projector(engine, settings).process(batch)
+    assert result.dead == 7
+    assert result.applied == 1
+    dead = rows(engine, "SELECT topic, payload, reason FROM dead_letter ORDER BY id")
+    assert len(dead) == 7
+    assert "not valid UTF-8 JSON" in dead[0][2]
+    assert "unknown message type" in dead[1][2]
+    assert len(dead[2][1]) <= 4096
+    assert "does not match topic device" in dead[3][2]
+    assert "does not belong" in dead[4][2]
+    assert rows(engine, "SELECT state FROM deployment") == [("running",)]
+
+
+def test_duplicates_by_event_id_and_seq(engine, settings):
+    e0, e1 = dep_state("d1", 0, "x", "pulling"), dep_state("d1", 1, "x", "running")
+    feed(engine, settings, e0, e1, e0)
+    result = feed(engine, settings, e1, dep_state("d1", 1, "x", "error"))
+    assert result.duplicates == 2
+    assert rows(engine, "SELECT count(*) FROM event") == [(2,)]
+    assert rows(engine, "SELECT state FROM deployment") == [("running",)]
+
+
+def test_gap_is_held_across_batches_then_filled(engine, settings):
+    feed(engine, settings, dep_state("d1", 0, "x", "pulling"))
+    r = feed(engine, settings, dep_state("d1", 2, "x", "running"), container_state("d1", 3, "x"))
+    assert r.held == 2
+    assert rows(engine, "SELECT seq FROM held_event ORDER BY seq") == [(2,), (3,)]
+    assert rows(engine, "SELECT state FROM deployment") == [("pulling",)]
+    assert rows(engine, "SELECT gap_since IS NOT NULL FROM device") == [(True,)]
+    feed(engine, settings, dep_state("d1", 1, "x", "creating"))
+    assert rows(engine, "SELECT count(*) FROM held_event") == [(0,)]
+    assert rows(engine, "SELECT state FROM deployment") == [("running",)]
+    assert rows(engine, "SELECT next_seq, gap_since FROM device") == [(4, None)]
+    assert rows(engine, "SELECT seq FROM event ORDER BY id") == [(0,), (1,), (2,), (3,)]
+
+
+def test_persistent_gap_enqueues_one_sync_then_inventory_reconciles(engine, settings):
+    woken = []
+    projector = Projector(engine, settings, on_command=lambda: woken.append(1))
+    feed(engine, settings, birth("d1"), dep_state("d1", 0, "x"), dep_state("d1", 1, "gone"))
+    feed(engine, settings, dep_state("d1", 5, "x", "stopped"))
+    assert projector.check_gaps() == []  # not yet timed out
+    later = utcnow() + timedelta(seconds=settings.gap_timeout_s + 0.1)
+    assert projector.check_gaps(later) == ["d1"]
+    assert projector.check_gaps(later) == []  # asked once per timeout
+    assert woken == [1]
+    (cmd,) = rows(engine, "SELECT type, status, device_id FROM command")
+    assert cmd == ("io.fleetwire.command.sync.v1", "pending", "d1")
+    assert rows(engine, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == [(1,)]
+    feed(engine, settings, inventory("d1", 6, {"x": ["web"]}))
+    assert rows(engine, "SELECT id, gone FROM deployment ORDER BY id") == [
+        ("gone", True),
+        ("x", False),
+    ]
+    assert rows(engine, "SELECT next_seq, gap_since FROM device") == [(7, None)]
+    assert rows(engine, "SELECT count(*) FROM held_event") == [(0,)]
+    # The held seq 5 was older than the inventory: applied first, then superseded.
+    assert rows(engine, "SELECT state FROM deployment WHERE id = 'x'") == [("running",)]
+
+
+def test_gap_without_announced_sync_sends_nothing(engine, settings):
+    projector = Projector(engine, settings)
+    feed(engine, settings, birth("d1", types=["io.fleetwire.command.deploy.v1"]))
+    feed(engine, settings, dep_state("d1", 0, "x"), dep_state("d1", 3, "x"))
+    assert projector.check_gaps(utcnow() + timedelta(seconds=5)) == []
+    assert rows(engine, "SELECT count(*) FROM command") == [(0,)]
+
+
+def test_command_status_from_lifecycle_events(engine, settings, api):
+    from cloud.tests.support import register, seed_catalog
+
+    (rel, _) = seed_catalog(api)
+    register(api, "d1")
+    feed(engine, settings, birth("d1"))
+    r = api.client.post(
+        "/v1/deployments", json={"release_id": rel, "device_ids": ["d1"]}, headers=api.operator
+    )
+    cmd = r.json()["items"][0]["command_id"]
+    feed(engine, settings, accepted("d1", 0, cmd))
+    assert api.client.get(f"/v1/commands/{cmd}", headers=api.viewer).json()["status"] == "accepted"
+    from cloud.tests.support import succeeded
+
+    feed(engine, settings, succeeded("d1", 1, cmd))
+    assert api.client.get(f"/v1/commands/{cmd}", headers=api.viewer).json()["status"] == "succeeded"

@@ -222,6 +222,9 @@ def projector_rate(name: str, url: str, port: int, devices: int, total: int) -> 
         database_url=url,
         broker_url=f"mqtt://127.0.0.1:{port}",
         client_id=f"bench-{secrets.token_hex(3)}",
+        # A fresh share group per run: a stopped projector's persistent session keeps its share
+        # of a group's messages (queued for it), so runs must not share a group.
+        projector_share_group=f"bench-{secrets.token_hex(3)}",
         gap_timeout_s=60,
     )
     engine = make_engine(url)

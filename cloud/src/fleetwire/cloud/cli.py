@@ -9,12 +9,16 @@ import typer
 
 from fleetwire.cloud.auth import Role, create_token
 from fleetwire.cloud.db.engine import make_engine, session_scope, upgrade
+from fleetwire.cloud.dev_cli import register as register_dev
+from fleetwire.cloud.operator.cli import register as register_operator
 from fleetwire.cloud.protocol_cli import app as protocol_app
 from fleetwire.cloud.serve import CloudServices
 from fleetwire.cloud.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="Fleetwire cloud and operator CLI.")
 app.add_typer(protocol_app, name="protocol")
+register_dev(app)
+register_operator(app)
 db_app = typer.Typer(no_args_is_help=True, help="The database (migrations).")
 app.add_typer(db_app, name="db")
 token_app = typer.Typer(no_args_is_help=True, help="API tokens.")
@@ -39,7 +43,7 @@ def version() -> None:
 
 
 @app.command()
-def serve(  # noqa: PLR0917 (typer maps each parameter to an option)
+def serve(
     broker: Annotated[
         str | None, typer.Option(help="mqtt://HOST:PORT (default: FLEETWIRE_BROKER_URL).")
     ] = None,

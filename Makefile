@@ -4,7 +4,7 @@ SHELL := bash
 .DEFAULT_GOAL := test
 UV ?= uv
 
-.PHONY: test dev bootstrap sync lint fmt pytest
+.PHONY: test dev bootstrap sync lint fmt pytest images
 
 ## test: install/start services, sync the workspace, lint, type-check, run every test (in order)
 test:
@@ -43,3 +43,7 @@ fmt:
 ## pytest: run the tests only (services must be up: make bootstrap)
 pytest:
 	$(UV) run pytest
+
+## images: build the base image (if missing), fleetwire/cloud and fleetwire/edge
+images:
+	scripts/build-images.sh

@@ -19,7 +19,7 @@ PG_PORT="${FLEETWIRE_TEST_PG_PORT:-5432}"
 PG_PASSWORD="${FLEETWIRE_TEST_PG_PASSWORD:-fleetwire}"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
 WAIT_SECONDS=30
-APT_PACKAGES=(docker.io mosquitto mosquitto-clients postgresql busybox-static)
+APT_PACKAGES=(docker.io mosquitto mosquitto-clients postgresql busybox-static debootstrap docker-compose)
 
 export DEBIAN_FRONTEND=noninteractive
 

@@ -99,26 +99,33 @@ prepare() {
         rm -rf "$ctx/wheels"
     fi
     mv "$ctx/requirements.txt.new" "$ctx/requirements.txt"
-    mkdir -p "$ctx/wheels"
-    pip_download "$ctx/wheels" --require-hashes -r "$ctx/requirements.txt" ||
-        die "could not download the wheels of $package (is PyPI reachable?)"
-    if [[ ! -f "$ctx/uv/uv-$UV_VERSION-"*.whl ]]; then
+    # The stamp records a complete download for these requirements: pip asks the index about
+    # every requirement even when its file is there (4 s), and the build checks the hashes.
+    local stamp
+    stamp="$(sha256sum <"$ctx/requirements.txt" | cut -d' ' -f1)"
+    if [[ "$(cat "$ctx/wheels/.complete" 2>/dev/null)" != "$stamp" ]]; then
+        mkdir -p "$ctx/wheels"
+        pip_download "$ctx/wheels" --require-hashes -r "$ctx/requirements.txt" ||
+            die "could not download the wheels of $package (is PyPI reachable?)"
+        printf '%s\n' "$stamp" >"$ctx/wheels/.complete"
+    fi
+    if ! compgen -G "$ctx/uv/uv-$UV_VERSION-*.whl" >/dev/null; then
         rm -f "$ctx"/uv/*.whl
         pip_download "$ctx/uv" "uv==$UV_VERSION" || die "could not download uv $UV_VERSION"
     fi
-    # hatchling builds reproducibly (fixed timestamps): an unchanged source gives the same
-    # wheel bytes, and Docker's layer cache holds.
+    # Only this image's members: the edge image must not contain the cloud package.
     rm -f "$ctx"/dist/*.whl
-    local member
-    for member in fleetwire-protocol "$package"; do
-        uv build --quiet --package "$member" --wheel --out-dir "$ctx/dist" ||
-            die "could not build the $member wheel"
-    done
+    cp "$BUILD_DIR"/dist/fleetwire_protocol-*.whl "$BUILD_DIR/dist/${package//-/_}"-*.whl \
+        "$ctx/dist/"
     say "prepared $ctx ($(find "$ctx/wheels" -name '*.whl' | wc -l) wheels)"
 }
 
 ARCH="$(uname -m)"
-mkdir -p "$BUILD_DIR"
+# The workspace members' wheels. hatchling builds reproducibly (fixed timestamps): unchanged
+# sources give the same bytes, so Docker's layer cache holds.
+rm -rf "$BUILD_DIR/dist"
+uv build --quiet --all-packages --wheel --out-dir "$BUILD_DIR/dist" ||
+    die "could not build the workspace members' wheels (uv build)"
 for image in "${images[@]}"; do
     prepare "$image"
 done

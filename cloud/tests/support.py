@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
+from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleetwire.cloud.settings import Settings
 from fleetwire.protocol.codec import DEFAULT_CODEC
@@ -32,7 +33,7 @@ from fleetwire.protocol.events import (
 )
 from fleetwire.protocol.registry import COMMAND_TYPES
 from fleetwire.protocol.topics import command_topic, event_topic, presence_topic
-from tests.fixtures.mqtt import ProbeClient
+from tests.fixtures.mqtt import MQTT5, ProbeClient
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 T = TypeVar("T")
@@ -239,11 +240,29 @@ def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float 
 class ScriptedDevice:
     """A paho client that speaks the protocol: birth, events with seq, receives commands."""
 
-    def __init__(self, host: str, port: int, device_id: str, **birth_kw: Any) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        device_id: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        protocol: MQTTProtocolVersion = MQTT5,
+        **birth_kw: Any,
+    ) -> None:
         self.device_id = device_id
         self.seq = 0
         self.birth_kw = birth_kw
-        self.probe = ProbeClient(host, port, client_id=f"device-{device_id}", clean=False)
+        self.probe = ProbeClient(
+            host,
+            port,
+            client_id=f"device-{device_id}",
+            clean=False,
+            username=username,
+            password=password,
+            protocol=protocol,
+        )
 
     def connect(self) -> ScriptedDevice:
         """Connect, subscribe to the command topic, publish the birth (retained)."""

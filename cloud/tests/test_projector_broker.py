@@ -84,3 +84,22 @@ def test_two_projectors_share_the_load_into_one_consistent_read_model(mosquitto,
         assert scalar(engine, "SELECT count(*) FROM device WHERE next_seq = 40") == 3
         assert scalar(engine, "SELECT count(*) FROM deployment WHERE state = 'running'") == 3
         assert scalar(engine, "SELECT count(*) FROM dead_letter") == 0
+
+
+def test_projector_with_a_worker_process(mosquitto, database_url):
+    settings = make_settings(database_url, broker_url=mosquitto.url, projector_worker_process=True)
+    with CloudServices(settings, api=False, relay=False) as services:
+        engine = services.engine
+        _ready(services)
+        device = ScriptedDevice(mosquitto.host, mosquitto.port, "dev-w").connect()
+        try:
+            device.raw(event_topic("dev-w", "container"), b"[]")
+            for n in range(20):
+                device.send(dep_state("dev-w", n, "x", "running" if n == 19 else "starting"))
+            wait_for(
+                lambda: scalar(engine, "SELECT count(*) FROM event WHERE seq IS NOT NULL") == 20
+            )
+            assert scalar(engine, "SELECT state FROM deployment") == "running"
+            assert scalar(engine, "SELECT count(*) FROM dead_letter") == 1
+        finally:
+            device.close()

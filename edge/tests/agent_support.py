@@ -246,11 +246,23 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str =
 
 
 class RunningAgent:
-    """An :class:`Agent` running in a thread (stopped, bounded, by :meth:`stop`)."""
+    """An :class:`Agent` running in a thread (stopped, bounded, by :meth:`stop`).
 
-    def __init__(self, config: AgentConfig, **options: Any) -> None:
+    The executor is a :class:`FakeExecutor` built with ``options``, unless ``executor_factory``
+    is given (the real Docker executor, say).
+    """
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        executor_factory: Callable[[AgentConfig, Store, Outbox], Executor] | None = None,
+        **options: Any,
+    ) -> None:
         self.fakes: list[FakeExecutor] = []
-        self.agent = Agent(config, executor_factory=fake_factory(self.fakes, **options))
+        self.agent = Agent(
+            config, executor_factory=executor_factory or fake_factory(self.fakes, **options)
+        )
         self.thread = threading.Thread(target=self.agent.run, name="agent-under-test", daemon=True)
         self.thread.start()
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+import docker
 from edge.tests.agent_support import DEVICE, BrokerUnderTest, RunningAgent, agent_config
+from edge.tests.e2e_support import fast_docker_executor
 
 
 @pytest.fixture(
@@ -48,6 +50,27 @@ def start_agent(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[Any]:
             tmp_path / "data", broker.url, **broker.agent_options(tmp_path), **options
         )
         agent = RunningAgent(config, **(fake or {}))
+        running.append(agent)
+        return agent
+
+    yield start
+    for agent in running:
+        if agent.thread.is_alive():
+            agent.stop()
+
+
+@pytest.fixture
+def start_docker_agent(
+    broker: BrokerUnderTest, tmp_path: Path, docker_client: docker.DockerClient
+) -> Iterator[Any]:
+    """Like ``start_agent``, with the real Docker executor (test timings) instead of a fake."""
+    running: list[RunningAgent] = []
+
+    def start(**options: Any) -> RunningAgent:
+        config = agent_config(
+            tmp_path / "data", broker.url, **broker.agent_options(tmp_path), **options
+        )
+        agent = RunningAgent(config, executor_factory=fast_docker_executor(docker_client))
         running.append(agent)
         return agent
 

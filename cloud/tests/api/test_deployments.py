@@ -177,3 +177,15 @@ def test_unknown_deployment_and_command(api):
         == 404
     )
     assert api.client.get("/v1/commands/nope", headers=api.viewer).status_code == 404
+
+
+def test_list_commands(api, ready):
+    items = _deploy(api, ready[0], ("dev-1", "dev-2"))
+    listed = api.client.get("/v1/commands?device_id=dev-2", headers=api.viewer).json()
+    assert [c["id"] for c in listed] == [items[1]["command_id"]]
+    pending = api.client.get("/v1/commands?status=pending", headers=api.viewer).json()
+    assert len(pending) == 2
+    by_dep = api.client.get(
+        "/v1/commands", params={"deployment_id": items[0]["deployment_id"]}, headers=api.viewer
+    ).json()
+    assert [c["action"] for c in by_dep] == ["deploy"]

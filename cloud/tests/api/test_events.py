@@ -47,6 +47,8 @@ def test_sse_stream(database_url):
         with session_scope(services.engine) as session:
             token = create_token(session, Role.VIEWER, "sse")
         feed(services.engine, settings, birth("old"))
+        with services.engine.connect() as conn:
+            start = conn.exec_driver_sql("SELECT max(id) FROM event").scalar()
         received: list[dict[str, Any]] = []
 
         def consume():
@@ -54,7 +56,7 @@ def test_sse_stream(database_url):
             with httpx.stream(
                 "GET",
                 f"{services.api_url}/v1/events/stream",
-                params={"limit": 2, "device_id": "live"},
+                params={"limit": 2, "device_id": "live", "cursor": start},
                 headers=headers,
                 timeout=10,
             ) as r:

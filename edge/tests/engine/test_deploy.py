@@ -1,5 +1,8 @@
 """Deploy, stop/start, redeploy and delete against the real Docker Engine."""
 
+import time
+from typing import Any
+
 import pytest
 from docker.models.containers import Container
 
@@ -206,3 +209,31 @@ def test_unhealthy_deploy_fails_with_unhealthy(
     assert isinstance(outcome, CommandFailed)
     assert outcome.data.error.code == "unhealthy"
     assert ex.state_of(deployment_id) is DeploymentState.ERROR
+
+
+@pytest.mark.parametrize(("version", "ok"), [("v1", True), ("v3", False)])
+def test_the_images_own_health_check_counts_without_one_in_the_release(
+    test_images: Any,
+    store: MemoryDesiredStateStore,
+    sink: ListSink,
+    make_executor: ExecutorFactory,
+    deployment_id: str,
+    version: str,
+    ok: bool,
+) -> None:
+    # The shared test images have a HEALTHCHECK (every 1 s; v3's always fails). A release that
+    # names no check must wait for the image's, not for the grace period of check-less ones.
+    image = test_images.v1 if version == "v1" else test_images.v3_unhealthy
+    d = desired(deployment_id, release(image=image, health=None), health_timeout_s=30)
+    store.put(d)
+    ex = make_executor(grace_s=60.0)
+    started = time.monotonic()
+    ex.submit(deployment_id)
+    outcome = sink.outcome(d.command_id or "", timeout=40)
+    assert time.monotonic() - started < 15, "waited the grace period instead of the health check"
+    if ok:
+        assert isinstance(outcome, CommandSucceeded), outcome
+    else:
+        assert isinstance(outcome, CommandFailed), outcome
+        assert outcome.data.error.code == "unhealthy"
+        assert "unhealthy" in outcome.data.error.message

@@ -6,16 +6,18 @@ Messages are decoded, ordered per device (``projection.admit``) and projected
 to the broker (manual PUBACK), so a crash loses nothing the broker delivered.
 """
 
+import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from psycopg.types.json import Json
 from sqlalchemy import (
     Connection,
     Engine,
@@ -48,6 +50,7 @@ from fleetwire.cloud.projection import (
     event_deployment_id,
     project,
 )
+from fleetwire.cloud.projector_worker import ProjectionWorker
 from fleetwire.cloud.settings import Settings
 from fleetwire.protocol.codec import DEFAULT_CODEC, Codec
 from fleetwire.protocol.commands import SyncCommand
@@ -159,6 +162,55 @@ def decode_message(codec: Codec, topic: str, payload: bytes) -> tuple[str, Event
     return device_id, event
 
 
+_HISTORY_COLUMNS = (
+    "event_id",
+    "device_id",
+    "seq",
+    "type",
+    "deployment_id",
+    "command_id",
+    "time",
+    "received_at",
+    "data",
+)
+
+
+def _sqlite_ts(value: datetime) -> str:
+    # The format SQLAlchemy's SQLite DateTime stores (UTCDateTime stores UTC, naive).
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def _insert_history(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Insert event-history rows straight through the driver.
+
+    This is the projector's largest write (one row per event); SQLAlchemy's per-row parameter
+    processing cost about as much as the rest of the insert, so values are converted here once.
+    """
+    names = ", ".join(_HISTORY_COLUMNS)
+    if conn.dialect.name == "postgresql":
+        marks = ", ".join(["%s"] * len(_HISTORY_COLUMNS))
+        params: list[tuple[Any, ...]] = [
+            (*(r[c] for c in _HISTORY_COLUMNS[:-1]), Json(r["data"])) for r in rows
+        ]
+    else:
+        marks = ", ".join(["?"] * len(_HISTORY_COLUMNS))
+        params = [
+            (
+                r["event_id"],
+                r["device_id"],
+                r["seq"],
+                r["type"],
+                r["deployment_id"],
+                r["command_id"],
+                _sqlite_ts(r["time"]),
+                _sqlite_ts(r["received_at"]),
+                json.dumps(r["data"]),
+            )
+            for r in rows
+        ]
+    conn.exec_driver_sql(f"INSERT INTO event ({names}) VALUES ({marks})", params)  # noqa: S608
+
+
 def _dialect_insert(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
@@ -183,6 +235,7 @@ class Projector:
         instance: str = "0",
         shared: bool | None = None,
         on_command: Callable[[], None] | None = None,
+        worker_process: bool | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
@@ -198,7 +251,13 @@ class Projector:
             manual_ack=True,
         )
         self.client.on_message = self._on_message
+        self.worker_process = (
+            settings.projector_worker_process if worker_process is None else worker_process
+        )
+        self._worker: ProjectionWorker | None = None
         self.processed = 0
+        """Messages taken off the broker and stored (projected, duplicate or dead-lettered)."""
+        self.batches = 0
         self._generation = 0
         self._backlog: list[Received] = []
         self._stop = threading.Event()
@@ -282,6 +341,7 @@ class Projector:
             if by_device:
                 self._project(conn, by_device, now, result)
         self.processed += len(batch)
+        self.batches += 1
         return result
 
     def _project(
@@ -416,8 +476,7 @@ class Projector:
         writes.commands += [c for k, c in view.commands.items() if before.commands.get(k) != c]
 
     def _write(self, conn: Connection, w: "_Writes", now: datetime) -> None:
-        dev_t, con_t, cmd_t = _T["device"], _T["container"], _T["command"]
-        ev_t, held_t = _T["event"], _T["held_event"]
+        dev_t, con_t, cmd_t, held_t = _T["device"], _T["container"], _T["command"], _T["held_event"]
         if w.devices:
             cols: dict[str, Any] = {k: bindparam(k) for k in w.devices[0] if k != "b_id"}
             conn.execute(
@@ -468,7 +527,7 @@ class Projector:
         if w.held_new:
             conn.execute(insert(held_t), w.held_new)
         if w.history:
-            conn.execute(insert(ev_t), w.history)
+            _insert_history(conn, w.history)
 
     def _lock_devices(self, conn: Connection, ids: list[str], now: datetime) -> dict[str, Any]:
         dev_t = _T["device"]
@@ -575,7 +634,12 @@ class Projector:
         if not batch:
             return None
         try:
-            result = self.process(batch)
+            if self._worker is not None:
+                result: BatchResult = self._worker.process([(m.topic, m.payload) for m in batch])
+                self.processed += len(batch)
+                self.batches += 1
+            else:
+                result = self.process(batch)
         except Exception:
             self._backlog = list(batch)  # keep it (unacknowledged) and try again
             raise
@@ -602,7 +666,9 @@ class Projector:
                 self._stop.wait(1.0)
 
     def start(self) -> None:
-        """Run in a background thread."""
+        """Run in a background thread (and a projection child process if configured)."""
+        if self.worker_process and self._worker is None:
+            self._worker = ProjectionWorker(self.settings)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="fleetwire-projector", daemon=True)
         self._thread.start()
@@ -614,3 +680,6 @@ class Projector:
             self._thread.join(timeout)
             self._thread = None
         self.client.close()
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None

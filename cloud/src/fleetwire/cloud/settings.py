@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     relay_backoff_max_s: float = Field(default=30.0, gt=0)
     projector_share_group: str = Field(default="fleetwire-projector", pattern=r"^[^/+#]+$")
     projector_batch_max: int = Field(default=5000, ge=1)
+    projector_worker_process: bool = Field(
+        default=False,
+        description="Decode, project and store in a child process, so that receiving (paho) and "
+        "projecting use two cores; roughly doubles one projector's throughput.",
+    )
     gap_timeout_s: float = Field(default=10.0, gt=0)
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65535)

@@ -80,10 +80,21 @@ def docker_client() -> object:
         return docker.from_env(version=FALLBACK_DOCKER_API)
 
 
-def docker_executor(config: AgentConfig, store: Store, sink: EventSink) -> Executor:
-    """The real executor: ``DockerExecutor(client, store, sink, device_id)``."""
+def docker_executor(
+    config: AgentConfig,
+    store: Store,
+    sink: EventSink,
+    *,
+    client: object | None = None,
+    **options: object,
+) -> Executor:
+    """The real executor: ``DockerExecutor(client, store, sink, device_id, **options)``.
+
+    ``client`` defaults to :func:`docker_client`; the caller of a client it passes closes it.
+    """
     cls = _docker_executor_class()
-    return cast("Executor", cls(docker_client(), store, sink, config.device_id))
+    engine = docker_client() if client is None else client
+    return cast("Executor", cls(engine, store, sink, config.device_id, **options))
 
 
 class _DataDirLock:

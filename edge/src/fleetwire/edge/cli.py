@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleetwire.edge.agent import Agent, agent_version, docker_executor
+from fleetwire.edge.agent import Agent, agent_version, docker_client, docker_executor
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.errors import ConfigError, EdgeError
 from fleetwire.edge.logs import configure_logging
@@ -33,7 +33,7 @@ def _fail(message: str, code: int) -> typer.Exit:
 
 
 @app.command()
-def run(  # noqa: PLR0917 - typer maps each parameter to an option
+def run(
     device_id: Annotated[str | None, typer.Option(help="This device's id.")] = None,
     broker: Annotated[str | None, typer.Option(help="mqtt://HOST:PORT or mqtts://...")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Journal, outbox, state.")] = None,
@@ -113,12 +113,17 @@ class _DiscardSink:
 
 def _engine_inventory(store: Store, data_dir: Path) -> tuple[InventoryData | None, str]:
     device_id = store.setting("device_id") or "status"
+    client: Any = None
     try:
+        client = docker_client()
         cfg = AgentConfig(device_id=device_id, data_dir=data_dir)
-        executor = docker_executor(cfg, store, _DiscardSink())
+        executor = docker_executor(cfg, store, _DiscardSink(), client=client, watch=False)
         return executor.inventory(), ""
     except Exception as exc:  # noqa: BLE001 - any failure means: show desired state only
         return None, f"engine not reachable ({type(exc).__name__}: {exc}); desired state only"
+    finally:
+        if client is not None:
+            client.close()
 
 
 @app.command()
@@ -206,6 +211,37 @@ def history(
             _outcome_summary(e.outcome_json),
         )
     Console().print(table)
+
+
+@app.command("import")
+def import_package(
+    path: Annotated[
+        Path, typer.Argument(help="A `docker save` tarball, plain or compressed (.tar.gz).")
+    ],
+) -> None:
+    """Load an offline image package into the Docker Engine (for air-gapped devices).
+
+    Deployments whose images are present locally need no registry: a tag that is present is
+    never pulled again.
+    """
+    from docker.errors import DockerException
+
+    import docker
+    from fleetwire.edge.engine.errors import EngineError
+    from fleetwire.edge.engine.images import import_image
+
+    try:
+        client = docker.from_env()
+    except DockerException as exc:
+        raise _fail(f"Docker Engine not reachable: {exc}", 1) from None
+    try:
+        loaded = import_image(client, path)
+    except EngineError as exc:
+        raise _fail(str(exc), 1) from None
+    finally:
+        client.close()
+    for name in loaded:
+        typer.echo(f"loaded {name}")
 
 
 @app.command()

@@ -220,6 +220,7 @@ def remove_volume(ctx: ExecContext, step: RemoveVolume) -> None:
 def wait_healthy(ctx: ExecContext, step: WaitHealthy) -> None:
     """Wait for Docker's health check to pass, or for ``grace_s`` of uninterrupted running.
 
+    The health check is the release's or, when it names none, the image's ``HEALTHCHECK``.
     Fails fast on ``unhealthy`` or an exit; a newer desired state cancels the wait.
     """
     deadline = ctx.clock() + step.timeout_s
@@ -235,7 +236,9 @@ def wait_healthy(ctx: ExecContext, step: WaitHealthy) -> None:
         now = ctx.clock()
         if c.status in (ContainerStatus.EXITED, ContainerStatus.DEAD):
             raise Unhealthy(f"{step.container} exited with code {c.exit_code}")
-        if step.has_health_check:
+        # The image's own HEALTHCHECK counts too when the release names none (the engine
+        # then reports a health status); only containers without any check use the grace period.
+        if step.has_health_check or c.health is not Health.NONE:
             if c.health is Health.HEALTHY and c.running:
                 return
             if c.health is Health.UNHEALTHY:

@@ -85,6 +85,8 @@ def pull_image(
 def import_image(client: docker.DockerClient, path: Path | str) -> list[str]:
     """Load a ``docker save`` tarball (an air-gapped device's offline package).
 
+    The engine accepts it plain or compressed (gzip, bzip2, xz). The file is streamed to the
+    engine, never read into memory whole (packages may be larger than a device's RAM).
     Returns the tags (or ids) of the loaded images.
     """
     tarball = Path(path)
@@ -92,7 +94,7 @@ def import_image(client: docker.DockerClient, path: Path | str) -> list[str]:
         raise ImageImportFailed(f"image package {tarball} does not exist")
     with tarball.open("rb") as fh, engine_errors(f"load {tarball.name}"):
         try:
-            images = client.images.load(fh.read())
+            images = client.images.load(fh)
         except (docker.errors.ImageLoadError, docker.errors.APIError) as exc:
             raise ImageImportFailed(
                 f"image package {tarball.name} could not be loaded: {exc}"

@@ -4,7 +4,7 @@ from fastapi import APIRouter
 from sqlmodel import Session, col, select
 
 from fleetwire.cloud.api.deps import SessionDep, TokenDep
-from fleetwire.cloud.api.problems import PROBLEM_RESPONSES, ProblemError
+from fleetwire.cloud.api.problems import PROBLEM_RESPONSES, ProblemError, commit_or_conflict
 from fleetwire.cloud.api.routes.deployments import deployment_public
 from fleetwire.cloud.api.schemas import DeploymentPublic, DeviceCreate, DevicePublic, DeviceUpdate
 from fleetwire.cloud.db.tables import Deployment, Device
@@ -37,7 +37,7 @@ def register_device(body: DeviceCreate, session: SessionDep, _token: TokenDep) -
     row.system_model = body.system_model
     row.tags = list(body.tags)
     session.add(row)
-    session.commit()
+    commit_or_conflict(session, f"device {body.id!r} is already registered")
     return device_public(row)
 
 

@@ -1,0 +1,130 @@
+"""A whole Fleetwire system for end-to-end tests: cloud in-process, agent as a real process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from fleetwire.cloud.serve import CloudServices
+from fleetwire.cloud.settings import Settings
+
+AGENT = Path(sys.executable).with_name("fleetwire-edge")
+
+
+@dataclass(frozen=True)
+class BrokerAccess:
+    """How the cloud and the device log in to the broker under test."""
+
+    url: str
+    cloud: tuple[str, str] | None
+    device: tuple[str, str] | None
+
+
+def wait_until(
+    probe: Callable[[], Any], *, timeout: float, interval: float = 0.25, what: str = ""
+) -> Any:
+    """Call ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or probe}: last={last!r}")
+
+
+@dataclass
+class Stack:
+    """Cloud services, an agent process and an API client with an admin token."""
+
+    broker: BrokerAccess
+    device_id: str
+    root: Path
+    token: str = "e2e-admin-token-0123456789abcdef"
+    services: CloudServices | None = None
+    agent: subprocess.Popen[bytes] | None = None
+    api: httpx.Client = field(init=False)
+    deployments: list[str] = field(default_factory=list)
+    """Deployment ids a test created, for cleanup."""
+
+    def start(self) -> None:
+        """Start the cloud, register the device, start its agent and wait until it is online."""
+        settings = Settings(
+            environment="test",
+            database_url=f"sqlite:///{self.root / 'cloud.db'}",
+            broker_url=self.broker.url,
+            broker_username=self.broker.cloud[0] if self.broker.cloud else None,
+            broker_password=SecretStr(self.broker.cloud[1]) if self.broker.cloud else None,
+            client_id=f"cloud-{self.device_id}",
+            api_port=0,
+            bootstrap_admin_token=SecretStr(self.token),
+            secret_key=SecretStr("e2e-secret-key-0123456789abcdef0123"),
+            gap_timeout_s=2.0,
+        )
+        self.services = CloudServices(settings)
+        self.services.start()
+        self.api = httpx.Client(
+            base_url=f"{self.services.api_url}/v1",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=10,
+        )
+        self.call("POST", "/devices", {"id": self.device_id}, expect=201)
+        self.start_agent()
+        wait_until(
+            lambda: self.call("GET", f"/devices/{self.device_id}")["online"],
+            timeout=30,
+            what="the device to come online",
+        )
+
+    def start_agent(self) -> None:
+        """Start ``fleetwire-edge run`` as a child process."""
+        command = [
+            str(AGENT),
+            "run",
+            f"--device-id={self.device_id}",
+            f"--broker={self.broker.url}",
+            f"--data-dir={self.root / 'edge'}",
+        ]
+        if self.broker.device is not None:
+            password_file = self.root / "device-password"
+            password_file.write_text(self.broker.device[1], encoding="utf-8")
+            command += [f"--username={self.broker.device[0]}", f"--password-file={password_file}"]
+        log = (self.root / "agent.log").open("ab")
+        self.agent = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def stop(self) -> None:
+        """Stop the agent, then the cloud (bounded)."""
+        if self.agent is not None:
+            self.agent.terminate()
+            try:
+                self.agent.wait(20)
+            except subprocess.TimeoutExpired:
+                self.agent.kill()
+                self.agent.wait(5)
+            self.agent = None
+        if self.services is not None:
+            self.api.close()
+            self.services.stop()
+            self.services = None
+
+    def call(self, method: str, path: str, body: Any = None, *, expect: int = 200) -> Any:
+        """Call the API and check the status code."""
+        response = self.api.request(method, path, json=body)
+        assert response.status_code == expect, (
+            f"{method} {path}: {response.status_code} {response.text}"
+        )
+        return None if response.status_code == 204 else response.json()
+
+    def agent_log(self) -> str:
+        """What the agent process wrote so far."""
+        return (self.root / "agent.log").read_text(encoding="utf-8", errors="replace")

@@ -1,0 +1,1 @@
+"""Tests of the container images (docker/, scripts/build-images.sh) and compose.dev.yaml."""

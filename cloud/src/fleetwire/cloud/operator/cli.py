@@ -293,6 +293,29 @@ def deploy(
     _run(body)
 
 
+def _act(
+    action: str,
+    deployment_id: str,
+    body: dict[str, Any],
+    target: tuple[str | None, str | None],
+    *,
+    wait: bool,
+    timeout: float,
+) -> None:
+    """Post an action; with ``wait``, follow it and exit with the outcome's code."""
+
+    def run() -> int:
+        with _client(*target) as client:
+            accepted = client.post(f"/deployments/{deployment_id}/actions/{action}", body)
+            command_id = accepted["command_id"]
+            console.print(f"{action} {deployment_id}: command {command_id} accepted")
+            if not wait:
+                return 0
+            return _wait(client, action, command_id, deployment_id, timeout)
+
+    _run(run)
+
+
 def _action(action: str) -> Callable[..., None]:
     def command(
         deployment_id: Annotated[str, typer.Argument(help="Deployment id.")],
@@ -301,17 +324,7 @@ def _action(action: str) -> Callable[..., None]:
         api_url: ApiUrlOpt = None,
         token: TokenOpt = None,
     ) -> None:
-        def body() -> int:
-            with _client(api_url, token) as client:
-                accepted = client.post(f"/deployments/{deployment_id}/actions/{action}", {})
-                console.print(
-                    f"{action} {deployment_id}: command {accepted['command_id']} accepted"
-                )
-                if not wait:
-                    return 0
-                return _wait(client, action, accepted["command_id"], deployment_id, timeout)
-
-        _run(body)
+        _act(action, deployment_id, {}, (api_url, token), wait=wait, timeout=timeout)
 
     command.__doc__ = f"{action.capitalize()} a deployment (exit codes as for deploy --wait)."
     return command
@@ -326,18 +339,9 @@ def upgrade(
     token: TokenOpt = None,
 ) -> None:
     """Upgrade a deployment; the device rolls back if the new release is not healthy in time."""
-
-    def body() -> int:
-        with _client(api_url, token) as client:
-            accepted = client.post(
-                f"/deployments/{deployment_id}/actions/upgrade", {"version": version}
-            )
-            console.print(f"upgrade {deployment_id}: command {accepted['command_id']} accepted")
-            if not wait:
-                return 0
-            return _wait(client, "upgrade", accepted["command_id"], deployment_id, timeout)
-
-    _run(body)
+    _act(
+        "upgrade", deployment_id, {"version": version}, (api_url, token), wait=wait, timeout=timeout
+    )
 
 
 def delete(
@@ -349,18 +353,8 @@ def delete(
     token: TokenOpt = None,
 ) -> None:
     """Delete a deployment (named volumes are kept unless --purge-volumes)."""
-
-    def body() -> int:
-        with _client(api_url, token) as client:
-            accepted = client.post(
-                f"/deployments/{deployment_id}/actions/delete", {"purge_volumes": purge_volumes}
-            )
-            console.print(f"delete {deployment_id}: command {accepted['command_id']} accepted")
-            if not wait:
-                return 0
-            return _wait(client, "delete", accepted["command_id"], deployment_id, timeout)
-
-    _run(body)
+    body = {"purge_volumes": purge_volumes}
+    _act("delete", deployment_id, body, (api_url, token), wait=wait, timeout=timeout)
 
 
 def events(

@@ -1,0 +1,182 @@
+"""The newcomer's path: ``fleetwire dev`` as the README starts it, then the README's commands."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+import docker
+from tests.e2e.stack import wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(300)]
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO_PORT = 18080
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _uv(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["uv", "run", "--frozen", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+class DevProcess:
+    """``uv run fleetwire dev`` in a process group of its own."""
+
+    def __init__(self, env: dict[str, str], mqtt_port: int, api_port: int) -> None:
+        self.env, self.mqtt_port, self.api_port = env, mqtt_port, api_port
+        self.proc: subprocess.Popen[str] | None = None
+        self.output = ""
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "uv",
+                "run",
+                "--frozen",
+                "fleetwire",
+                "dev",
+                f"--mqtt-port={self.mqtt_port}",
+                f"--api-port={self.api_port}",
+            ],
+            cwd=REPO,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        wait_until(self._api_up, timeout=60, what="fleetwire dev's API")
+
+    def _api_up(self) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            out = self.proc.stdout.read() if self.proc.stdout else ""
+            raise AssertionError(f"fleetwire dev exited {self.proc.returncode}:\n{out}")
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.api_port}/healthz", timeout=2).is_success
+        except httpx.HTTPError:
+            return False
+
+    def interrupt(self) -> int:
+        """Ctrl-C, as a person would; returns the exit code."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            out, _ = self.proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            out, _ = self.proc.communicate(timeout=10)
+        self.output += out
+        code = self.proc.returncode
+        self.proc = None
+        return code
+
+
+@pytest.fixture
+def dev_env(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[dict[str, str]]:
+    env = {
+        **os.environ,
+        "FLEETWIRE_DEV_DIR": str(tmp_path / "dev"),
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    env.pop("FLEETWIRE_API_URL", None)
+    env.pop("FLEETWIRE_TOKEN", None)
+    yield env
+    for container in docker_client.containers.list(
+        all=True, filters={"label": "io.fleetwire.application=demo"}
+    ):
+        container.remove(force=True)
+    for volume in docker_client.volumes.list(filters={"label": "io.fleetwire.application=demo"}):
+        volume.remove(force=True)
+
+
+def test_readme_first_deployment(dev_env: dict[str, str]) -> None:
+    dev = DevProcess(dev_env, _free_port(), _free_port())
+    dev.start()
+    try:
+        build = subprocess.run(
+            [str(REPO / "examples/demo/build-images.sh")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert build.returncode == 0, build.stderr
+        created = _uv(
+            "fleetwire", "release", "create", "examples/demo/demo-1.0.0.yaml", env=dev_env
+        )
+        assert created.returncode == 0, created.stdout + created.stderr
+        deployed = _uv(
+            "fleetwire",
+            "deploy",
+            "demo",
+            "1.0.0",
+            "--device",
+            "local-edge",
+            "--wait",
+            "--timeout",
+            "90",
+            env=dev_env,
+        )
+        assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+        assert "healthy" in deployed.stdout
+        answer = wait_until(
+            lambda: _get(f"http://127.0.0.1:{DEMO_PORT}/"), timeout=15, what="the demo app"
+        )
+        assert "Fleetwire demo 1.0.0" in answer
+        listed = _uv("fleetwire", "deployments", env=dev_env)
+        assert "running" in listed.stdout
+    finally:
+        code = dev.interrupt()
+    assert code == 0, dev.output
+    assert "stopped" in dev.output
+
+    # The next start keeps the data: the deployment is still known.
+    dev.start()
+    try:
+        listed = _uv("fleetwire", "deployments", env=dev_env)
+        assert listed.returncode == 0, listed.stderr
+        assert "demo" in listed.stdout
+    finally:
+        assert dev.interrupt() == 0, dev.output
+
+
+def _get(url: str) -> str | None:
+    try:
+        response = httpx.get(url, timeout=2)
+    except httpx.HTTPError:
+        return None
+    return response.text if response.is_success else None
+
+
+def test_dev_without_docker_runs_the_cloud_alone(dev_env: dict[str, str]) -> None:
+    env = {**dev_env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    dev = DevProcess(env, _free_port(), _free_port())
+    dev.start()
+    time.sleep(0.5)
+    listed = _uv("fleetwire", "devices", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert dev.interrupt() == 0
+    assert "no local edge agent" in dev.output

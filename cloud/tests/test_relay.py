@@ -16,6 +16,7 @@ from cloud.tests.support import (
     wait_for,
 )
 from fleetwire.cloud.relay import Relay
+from fleetwire.protocol.codec import DEFAULT_CODEC
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -92,7 +93,13 @@ def test_crash_between_publish_and_mark_gives_a_duplicate_with_the_same_id(
             assert fresh.run_once() == 0
         finally:
             fresh.stop()
-        got = [device.expect_command().id for _ in range(6)]
+        first = device.probe.expect()
+        assert first.properties is not None
+        props = dict(first.properties.UserProperty)  # type: ignore[attr-defined]
+        assert props["ce_type"] == "io.fleetwire.command.deploy.v1"
+        assert props["traceparent"].startswith("00-")
+        got = [DEFAULT_CODEC.decode(bytes(first.payload)).id]
+        got += [device.expect_command().id for _ in range(5)]
         device.probe.expect_nothing(0.5)
         assert sorted(got) == sorted(ids * 2)
         assert set(_statuses(engine).values()) == {"sent"}

@@ -217,7 +217,7 @@ def containers_by_release(client: docker.DockerClient, deployment_id: str) -> di
     """``{release: ["<container> <status>/<health>", ...]}`` of a deployment, from labels."""
     out: dict[str, list[str]] = {}
     flt: dict[str, str | list[str] | bool] = {"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}
-    for c in client.containers.list(all=True, filters=flt):
+    for c in client.containers.list(all=True, filters=flt, ignore_removed=True):
         health = (c.attrs["State"].get("Health") or {}).get("Status", "none")
         out.setdefault(c.labels[lb.RELEASE], []).append(
             f"{c.labels[lb.CONTAINER]} {c.status}/{health}"
@@ -232,7 +232,7 @@ def healthy(version: str) -> dict[str, list[str]]:
 
 def container_ids(client: docker.DockerClient, deployment_id: str) -> set[str]:
     flt: dict[str, str | list[str] | bool] = {"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}
-    return {str(c.id) for c in client.containers.list(all=True, filters=flt)}
+    return {str(c.id) for c in client.containers.list(all=True, filters=flt, ignore_removed=True)}
 
 
 def wait_for_containers(

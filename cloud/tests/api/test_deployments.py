@@ -189,3 +189,21 @@ def test_list_commands(api, ready):
         "/v1/commands", params={"deployment_id": items[0]["deployment_id"]}, headers=api.viewer
     ).json()
     assert [c["action"] for c in by_dep] == ["deploy"]
+
+
+def test_commands_carry_the_callers_trace(api, engine, ready):
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = api.client.post(
+        "/v1/deployments",
+        json={"release_id": ready[0], "device_ids": ["dev-1"]},
+        headers={**api.operator, "traceparent": f"00-{trace}-00f067aa0ba902b7-01"},
+    )
+    assert r.status_code == 202
+    with engine.connect() as conn:
+        (payload,) = conn.execute(text("SELECT payload FROM outbox")).scalars().all()
+    if isinstance(payload, str):
+        import json
+
+        payload = json.loads(payload)
+    assert payload["traceparent"].startswith(f"00-{trace}-")
+    assert payload["traceparent"] != f"00-{trace}-00f067aa0ba902b7-01"  # a child span

@@ -219,10 +219,22 @@ class MqttClient:
             raise BrokerUnavailable(f"subscribe failed: {mqtt.error_string(result)}")
 
     def publish_nowait(
-        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int = 1,
+        retain: bool = False,
+        user_properties: list[tuple[str, str]] | None = None,
     ) -> mqtt.MQTTMessageInfo:
-        """Publish; the caller waits on the returned info for the PUBACK."""
-        info = self._require().publish(topic, payload, qos=qos, retain=retain)
+        """Publish; the caller waits on the returned info for the PUBACK.
+
+        ``user_properties`` are sent on MQTT 5 only (they mirror the envelope).
+        """
+        props = None
+        if user_properties and self.is_v5:
+            props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+            props.UserProperty = user_properties
+        info = self._require().publish(topic, payload, qos=qos, retain=retain, properties=props)
         if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_QUEUE_SIZE):
             raise BrokerUnavailable(f"publish to {topic} failed: {mqtt.error_string(info.rc)}")
         return info

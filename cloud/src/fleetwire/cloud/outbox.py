@@ -7,6 +7,7 @@ from typing import Any
 from sqlmodel import Session
 
 from fleetwire.cloud.db.tables import Command, Outbox
+from fleetwire.cloud.tracing import child_traceparent
 from fleetwire.protocol.commands import DeployData, SyncCommand, SyncData
 from fleetwire.protocol.envelope import CommandEnvelope, utcnow
 
@@ -77,4 +78,9 @@ def enqueue(
 def sync_command(reason: str, ttl: timedelta, now: datetime | None = None) -> SyncCommand:
     """A ``sync`` command asking a device for a full inventory."""
     now = now or utcnow()
-    return SyncCommand(data=SyncData(reason=reason[:256]), time=now, expires=now + ttl)
+    return SyncCommand(
+        data=SyncData(reason=reason[:256]),
+        time=now,
+        expires=now + ttl,
+        traceparent=child_traceparent(),
+    )

@@ -593,7 +593,8 @@ class Projector:
         synced: list[str] = []
         with session_scope(self.engine) as session:
             rows = session.scalars(
-                select(Device).where(
+                select(Device)
+                .where(
                     col(Device.gap_since).is_not(None),
                     col(Device.gap_since) <= limit,
                     or_(
@@ -601,6 +602,8 @@ class Projector:
                         col(Device.sync_requested_at) <= limit,
                     ),
                 )
+                # Several projectors may check at once: each device is handled by one of them.
+                .with_for_update(skip_locked=True)
             ).all()
             for device in rows:
                 device.sync_requested_at = now

@@ -21,7 +21,7 @@ from fleetwire.cloud.db.tables import Command, ImageCredential, Outbox
 from fleetwire.cloud.errors import BrokerUnavailable, CloudError
 from fleetwire.cloud.mqtt import BrokerAddress, MqttClient, wait_published
 from fleetwire.cloud.settings import Settings
-from fleetwire.protocol.codec import DEFAULT_CODEC, Codec
+from fleetwire.protocol.codec import DEFAULT_CODEC, Codec, user_properties
 from fleetwire.protocol.commands import RegistryCredential
 from fleetwire.protocol.envelope import CommandEnvelope, utcnow
 from fleetwire.protocol.errors import ProtocolError
@@ -148,10 +148,12 @@ class Relay:
         infos: list[tuple[Pending, mqtt.MQTTMessageInfo | None]] = []
         for item in batch:
             try:
-                body = self.codec.encode(self.message(item))
-                infos.append(
-                    (item, self.client.publish_nowait(command_topic(item.device_id), body))
+                message = self.message(item)
+                body = self.codec.encode(message)
+                published = self.client.publish_nowait(
+                    command_topic(item.device_id), body, user_properties=user_properties(message)
                 )
+                infos.append((item, published))
             except (ProtocolError, CloudError) as exc:
                 log.warning("command %s not published: %s", item.command_id, exc)
                 infos.append((item, None))

@@ -3,7 +3,7 @@
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -13,6 +13,7 @@ from fleetwire.cloud.auth import Role, lookup
 from fleetwire.cloud.crypto import SecretBox
 from fleetwire.cloud.db.tables import ApiToken
 from fleetwire.cloud.settings import Settings
+from fleetwire.cloud.tracing import child_traceparent
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer fwt_...`")
 
@@ -51,6 +52,14 @@ def get_notifier(request: Request) -> Callable[[], None]:
 
 
 NotifierDep = Annotated[Callable[[], None], Depends(get_notifier)]
+
+
+def get_traceparent(traceparent: Annotated[str | None, Header()] = None) -> str:
+    """The trace context for commands this request creates (a child of the caller's)."""
+    return child_traceparent(traceparent)
+
+
+TraceparentDep = Annotated[str, Depends(get_traceparent)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 SecretBoxDep = Annotated[SecretBox, Depends(get_secret_box)]

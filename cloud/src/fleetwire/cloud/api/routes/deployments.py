@@ -5,7 +5,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body
 from sqlmodel import Session, col, select
 
-from fleetwire.cloud.api.deps import NotifierDep, SessionDep, SettingsDep, TokenDep
+from fleetwire.cloud.api.deps import (
+    NotifierDep,
+    SessionDep,
+    SettingsDep,
+    TokenDep,
+    TraceparentDep,
+)
 from fleetwire.cloud.api.problems import PROBLEM_RESPONSES, ProblemError
 from fleetwire.cloud.api.schemas import (
     Accepted,
@@ -174,6 +180,7 @@ def create_deployments(
     session: SessionDep,
     settings: SettingsDep,
     notify: NotifierDep,
+    traceparent: TraceparentDep,
     _token: TokenDep,
 ) -> DeploymentsAccepted:
     """Deploy a release: one deployment and one ``deploy`` command per device.
@@ -217,6 +224,7 @@ def create_deployments(
             subject=deployment_id,
             time=now,
             expires=expires,
+            traceparent=traceparent,
         )
         enqueue(
             session,
@@ -293,6 +301,7 @@ def act(
     session: SessionDep,
     settings: SettingsDep,
     notify: NotifierDep,
+    traceparent: TraceparentDep,
     _token: TokenDep,
     body: Annotated[ActionRequest | None, Body()] = None,
 ) -> Accepted:
@@ -311,7 +320,12 @@ def act(
             422, f"device {row.device_id} did not announce {type_of(cls)} in its birth message"
         )
     now = utcnow()
-    envelope = {"subject": deployment_id, "time": now, "expires": now + settings.command_ttl}
+    envelope = {
+        "subject": deployment_id,
+        "time": now,
+        "expires": now + settings.command_ttl,
+        "traceparent": traceparent,
+    }
     refs: list[str] = []
     data: DeploymentCommandData
     if action == "upgrade":

@@ -42,7 +42,7 @@ from fleetwire.cloud.db.engine import make_engine, upgrade
 from fleetwire.cloud.projector import Projector
 from fleetwire.cloud.settings import Settings
 from fleetwire.protocol.codec import encode
-from fleetwire.protocol.envelope import device_source
+from fleetwire.protocol.envelope import FIRST_SEQ, device_source
 from fleetwire.protocol.events import (
     ContainerStateChanged,
     ContainerStateData,
@@ -111,10 +111,11 @@ def make_events(devices: int, total: int) -> list[tuple[str, bytes]]:
         DeploymentState.STARTING,
         DeploymentState.RUNNING,
     ]
-    for seq in range(per_device):
+    for n in range(per_device):
+        seq = FIRST_SEQ + n
         for d in range(devices):
             device_id = f"bench-{d:04d}"
-            if seq % 2 == 0:
+            if n % 2 == 0:
                 event = DeploymentStateChanged(
                     source=device_source(device_id),
                     seq=seq,
@@ -122,7 +123,7 @@ def make_events(devices: int, total: int) -> list[tuple[str, bytes]]:
                         deployment_id=f"{device_id}-app",
                         application="thermo",
                         release_version="1.0.0",
-                        state=states[(seq // 2) % len(states)],
+                        state=states[(n // 2) % len(states)],
                     ),
                 )
             else:
@@ -138,7 +139,7 @@ def make_events(devices: int, total: int) -> list[tuple[str, bytes]]:
                                 "image": "registry.example.com/thermo/web:1.0.0",
                                 "status": "running",
                                 "health": "healthy",
-                                "restart_count": seq,
+                                "restart_count": n,
                             }
                         ),
                     }

@@ -13,7 +13,7 @@ from paho.mqtt.enums import MQTTProtocolVersion
 
 from fleetwire.cloud.settings import Settings
 from fleetwire.protocol.codec import DEFAULT_CODEC
-from fleetwire.protocol.envelope import CommandEnvelope, EventEnvelope, device_source
+from fleetwire.protocol.envelope import FIRST_SEQ, CommandEnvelope, EventEnvelope, device_source
 from fleetwire.protocol.events import (
     CommandAccepted,
     CommandAcceptedData,
@@ -252,7 +252,7 @@ class ScriptedDevice:
         **birth_kw: Any,
     ) -> None:
         self.device_id = device_id
-        self.seq = 0
+        self.seq = FIRST_SEQ
         self.birth_kw = birth_kw
         self.probe = ProbeClient(
             host,

@@ -10,6 +10,7 @@ from cloud.tests.support import ScriptedDevice, dep_state, make_settings, wait_f
 from fleetwire.cloud.db.engine import session_scope
 from fleetwire.cloud.outbox import enqueue, sync_command
 from fleetwire.cloud.serve import CloudServices
+from fleetwire.protocol.envelope import FIRST_SEQ
 from tests.fixtures.mqtt import MQTT311
 
 pytestmark = [pytest.mark.amqtt, pytest.mark.slow]
@@ -43,7 +44,7 @@ def test_projector_and_relay_fall_back_to_mqtt_311(amqtt_broker, database_url):
             protocol=MQTT311,
         ).connect()
         try:
-            device.send(dep_state("device-a", 0, "x", "running"))
+            device.send(dep_state("device-a", FIRST_SEQ, "x", "running"))
             wait_for(
                 lambda: scalar(engine, "SELECT state FROM deployment") == "running", timeout=20
             )

@@ -15,10 +15,11 @@ from fleetwire.cloud.projection import (
     admit,
     project,
 )
-from fleetwire.protocol.envelope import EventEnvelope
+from fleetwire.protocol.envelope import FIRST_SEQ, EventEnvelope
 from fleetwire.protocol.events import PresenceDeath, PresenceDeathData
 
 D = "dev-1"
+S = FIRST_SEQ  # a device's first event
 
 
 def run(
@@ -40,12 +41,25 @@ def run(
 
 
 def test_in_order_events_are_ready_at_once():
-    e0 = dep_state(D, 0, "x", "pending")
+    e0 = dep_state(D, S, "x", "pending")
     adm = admit(None, {}, e0)
     assert adm.ready == (e0,)
-    assert adm.next_seq == 1
-    e1 = dep_state(D, 1, "x", "running")
-    assert admit(1, {}, e1).ready == (e1,)
+    assert adm.next_seq == S + 1
+    e1 = dep_state(D, S + 1, "x", "running")
+    assert admit(S + 1, {}, e1).ready == (e1,)
+
+
+def test_a_new_device_starts_at_first_seq():
+    assert FIRST_SEQ == 1  # the edge agent's outbox numbers from 1 too
+    # Seq 1 of a never-seen device is ready at once, not held as a gap.
+    first = dep_state(D, 1, "x", "pending")
+    assert admit(None, {}, first).ready == (first,)
+    # Seq 2 of a never-seen device waits for seq 1.
+    second = dep_state(D, 2, "x", "running")
+    adm = admit(None, {}, second)
+    assert adm.ready == ()
+    assert set(adm.held) == {2}
+    assert admit(adm.next_seq, adm.held, first).ready == (first, second)
 
 
 def test_duplicate_seq_is_dropped():
@@ -100,21 +114,21 @@ def test_presence_birth_and_death():
 
 
 def test_command_status_only_moves_forward():
-    view, _, _ = run([succeeded(D, 0, "c1"), accepted(D, 1, "c1")])
+    view, _, _ = run([succeeded(D, S, "c1"), accepted(D, S + 1, "c1")])
     assert view.commands["c1"].status == "succeeded"
-    view, _, _ = run([accepted(D, 0, "c1")])
+    view, _, _ = run([accepted(D, S, "c1")])
     assert view.commands["c1"].status == "accepted"
-    view, _, _ = run([accepted(D, 0, "unknown")])
+    view, _, _ = run([accepted(D, S, "unknown")])
     assert "unknown" not in view.commands
 
 
 def test_deployment_and_container_state():
     view, _, _ = run(
         [
-            dep_state(D, 0, "x", "pulling"),
-            dep_state(D, 1, "x", "running", version="1.0.0"),
-            container_state(D, 2, "x", status="running"),
-            dep_state(D, 3, "x", "upgrading", version="1.1.0"),
+            dep_state(D, S, "x", "pulling"),
+            dep_state(D, S + 1, "x", "running", version="1.0.0"),
+            container_state(D, S + 2, "x", status="running"),
+            dep_state(D, S + 3, "x", "upgrading", version="1.1.0"),
         ]
     )
     dep = view.deployments["x"]
@@ -122,7 +136,7 @@ def test_deployment_and_container_state():
     assert dep.current_version == "1.0.0"
     assert view.containers[("x", "web")].status == "running"
     assert view.containers[("x", "web")].health == "healthy"
-    view, _, _ = run([dep_state(D, 4, "x", "deleted")], view=view, next_seq=4)
+    view, _, _ = run([dep_state(D, S + 4, "x", "deleted")], view=view, next_seq=S + 4)
     assert view.deployments["x"].gone
     assert view.containers[("x", "web")].gone
 
@@ -137,10 +151,10 @@ def test_inventory_reconciles_to_the_device_truth():
     )
     view, _, _ = run(
         [
-            dep_state(D, 0, "known", "running"),
-            container_state(D, 1, "known", name="web"),
-            container_state(D, 2, "known", name="old"),
-            inventory(D, 3, {"other": ["db"], "known": ["web"]}),
+            dep_state(D, S, "known", "running"),
+            container_state(D, S + 1, "known", name="web"),
+            container_state(D, S + 2, "known", name="old"),
+            inventory(D, S + 3, {"other": ["db"], "known": ["web"]}),
         ],
         view=base,
     )
@@ -150,14 +164,14 @@ def test_inventory_reconciles_to_the_device_truth():
     assert view.deployments["other"].state == "running"
     assert view.containers[("other", "db")].status == "running"
     assert view.deployments["not-yet"].gone is False
-    view, _, _ = run([inventory(D, 4, {"other": ["db"]})], view=view, next_seq=4)
+    view, _, _ = run([inventory(D, S + 4, {"other": ["db"]})], view=view, next_seq=S + 4)
     assert view.deployments["known"].gone is True
     assert view.containers[("known", "web")].gone is True
 
 
 def _stream() -> list[EventEnvelope]:
     events: list[EventEnvelope] = [birth(D)]
-    seq = 0
+    seq = S
     for i in range(4):
         dep = f"dep-{i % 2}"
         for state in ("pulling", "running"):

@@ -16,8 +16,10 @@ from cloud.tests.support import (
 )
 from fleetwire.cloud.projector import Projector, Received
 from fleetwire.protocol.codec import encode
-from fleetwire.protocol.envelope import utcnow
+from fleetwire.protocol.envelope import FIRST_SEQ, utcnow
 from fleetwire.protocol.topics import event_topic, presence_topic
+
+S = FIRST_SEQ  # a device's first event
 
 
 def rows(engine: Any, sql: str) -> list[tuple[Any, ...]]:
@@ -26,8 +28,8 @@ def rows(engine: Any, sql: str) -> list[tuple[Any, ...]]:
 
 
 def test_bad_messages_go_to_dead_letters_and_the_rest_is_projected(engine, settings):
-    good = dep_state("d1", 0, "x")
-    other = dep_state("d2", 0, "y")
+    good = dep_state("d1", S, "x")
+    other = dep_state("d2", S, "y")
     batch = [
         Received(event_topic("d1", "deployment"), b"\xff not json"),
         Received(event_topic("d1", "deployment"), b'{"type": "io.fleetwire.event.nope.v1"}'),
@@ -52,33 +54,35 @@ def test_bad_messages_go_to_dead_letters_and_the_rest_is_projected(engine, setti
 
 
 def test_duplicates_by_event_id_and_seq(engine, settings):
-    e0, e1 = dep_state("d1", 0, "x", "pulling"), dep_state("d1", 1, "x", "running")
+    e0, e1 = dep_state("d1", S, "x", "pulling"), dep_state("d1", S + 1, "x", "running")
     feed(engine, settings, e0, e1, e0)
-    result = feed(engine, settings, e1, dep_state("d1", 1, "x", "error"))
+    result = feed(engine, settings, e1, dep_state("d1", S + 1, "x", "error"))
     assert result.duplicates == 2
     assert rows(engine, "SELECT count(*) FROM event") == [(2,)]
     assert rows(engine, "SELECT state FROM deployment") == [("running",)]
 
 
 def test_gap_is_held_across_batches_then_filled(engine, settings):
-    feed(engine, settings, dep_state("d1", 0, "x", "pulling"))
-    r = feed(engine, settings, dep_state("d1", 2, "x", "running"), container_state("d1", 3, "x"))
+    feed(engine, settings, dep_state("d1", S, "x", "pulling"))
+    r = feed(
+        engine, settings, dep_state("d1", S + 2, "x", "running"), container_state("d1", S + 3, "x")
+    )
     assert r.held == 2
-    assert rows(engine, "SELECT seq FROM held_event ORDER BY seq") == [(2,), (3,)]
+    assert rows(engine, "SELECT seq FROM held_event ORDER BY seq") == [(S + 2,), (S + 3,)]
     assert rows(engine, "SELECT state FROM deployment") == [("pulling",)]
     assert rows(engine, "SELECT gap_since IS NOT NULL FROM device") == [(True,)]
-    feed(engine, settings, dep_state("d1", 1, "x", "creating"))
+    feed(engine, settings, dep_state("d1", S + 1, "x", "creating"))
     assert rows(engine, "SELECT count(*) FROM held_event") == [(0,)]
     assert rows(engine, "SELECT state FROM deployment") == [("running",)]
-    assert rows(engine, "SELECT next_seq, gap_since FROM device") == [(4, None)]
-    assert rows(engine, "SELECT seq FROM event ORDER BY id") == [(0,), (1,), (2,), (3,)]
+    assert rows(engine, "SELECT next_seq, gap_since FROM device") == [(S + 4, None)]
+    assert rows(engine, "SELECT seq FROM event ORDER BY id") == [(S + i,) for i in range(4)]
 
 
 def test_persistent_gap_enqueues_one_sync_then_inventory_reconciles(engine, settings):
     woken = []
     projector = Projector(engine, settings, on_command=lambda: woken.append(1))
-    feed(engine, settings, birth("d1"), dep_state("d1", 0, "x"), dep_state("d1", 1, "gone"))
-    feed(engine, settings, dep_state("d1", 5, "x", "stopped"))
+    feed(engine, settings, birth("d1"), dep_state("d1", S, "x"), dep_state("d1", S + 1, "gone"))
+    feed(engine, settings, dep_state("d1", S + 5, "x", "stopped"))
     assert projector.check_gaps() == []  # not yet timed out
     later = utcnow() + timedelta(seconds=settings.gap_timeout_s + 0.1)
     assert projector.check_gaps(later) == ["d1"]
@@ -87,21 +91,21 @@ def test_persistent_gap_enqueues_one_sync_then_inventory_reconciles(engine, sett
     (cmd,) = rows(engine, "SELECT type, status, device_id FROM command")
     assert cmd == ("io.fleetwire.command.sync.v1", "pending", "d1")
     assert rows(engine, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == [(1,)]
-    feed(engine, settings, inventory("d1", 6, {"x": ["web"]}))
+    feed(engine, settings, inventory("d1", S + 6, {"x": ["web"]}))
     assert rows(engine, "SELECT id, gone FROM deployment ORDER BY id") == [
         ("gone", True),
         ("x", False),
     ]
-    assert rows(engine, "SELECT next_seq, gap_since FROM device") == [(7, None)]
+    assert rows(engine, "SELECT next_seq, gap_since FROM device") == [(S + 7, None)]
     assert rows(engine, "SELECT count(*) FROM held_event") == [(0,)]
-    # The held seq 5 was older than the inventory: applied first, then superseded.
+    # The held seq S + 5 was older than the inventory: applied first, then superseded.
     assert rows(engine, "SELECT state FROM deployment WHERE id = 'x'") == [("running",)]
 
 
 def test_gap_without_announced_sync_sends_nothing(engine, settings):
     projector = Projector(engine, settings)
     feed(engine, settings, birth("d1", types=["io.fleetwire.command.deploy.v1"]))
-    feed(engine, settings, dep_state("d1", 0, "x"), dep_state("d1", 3, "x"))
+    feed(engine, settings, dep_state("d1", S, "x"), dep_state("d1", S + 3, "x"))
     assert projector.check_gaps(utcnow() + timedelta(seconds=5)) == []
     assert rows(engine, "SELECT count(*) FROM command") == [(0,)]
 
@@ -116,9 +120,50 @@ def test_command_status_from_lifecycle_events(engine, settings, api):
         "/v1/deployments", json={"release_id": rel, "device_ids": ["d1"]}, headers=api.operator
     )
     cmd = r.json()["items"][0]["command_id"]
-    feed(engine, settings, accepted("d1", 0, cmd))
+    feed(engine, settings, accepted("d1", S, cmd))
     assert api.client.get(f"/v1/commands/{cmd}", headers=api.viewer).json()["status"] == "accepted"
     from cloud.tests.support import succeeded
 
-    feed(engine, settings, succeeded("d1", 1, cmd))
+    feed(engine, settings, succeeded("d1", S + 1, cmd))
     assert api.client.get(f"/v1/commands/{cmd}", headers=api.viewer).json()["status"] == "succeeded"
+
+
+def test_lifecycle_events_held_behind_a_gap_move_the_command_when_released(engine, settings, api):
+    """Events released from ``held_event`` are projected with their commands loaded too."""
+    from cloud.tests.support import register, seed_catalog, succeeded
+    from fleetwire.cloud.db.engine import session_scope
+    from fleetwire.cloud.outbox import enqueue, sync_command
+
+    def status(command_id: str) -> str:
+        r = api.client.get(f"/v1/commands/{command_id}", headers=api.viewer)
+        return str(r.json()["status"])
+
+    (rel, _) = seed_catalog(api)
+    register(api, "d1")
+    feed(engine, settings, birth("d1"))
+    r = api.client.post(
+        "/v1/deployments", json={"release_id": rel, "device_ids": ["d1"]}, headers=api.operator
+    )
+    item = r.json()["items"][0]
+    deploy, dep_id = item["command_id"], item["deployment_id"]
+
+    # The device's first event (seq S) is late: the deploy's lifecycle events are held.
+    assert feed(
+        engine, settings, accepted("d1", S + 1, deploy), succeeded("d1", S + 2, deploy)
+    ).held
+    assert status(deploy) == "pending"
+    # The batch that fills the gap carries no event of the command, only releases them.
+    feed(engine, settings, dep_state("d1", S, dep_id, "running"))
+    assert rows(engine, "SELECT count(*) FROM held_event") == [(0,)]
+    assert status(deploy) == "succeeded"
+
+    # Same when an inventory releases the held events older than it.
+    message = sync_command("test", settings.command_ttl)
+    sync = message.id
+    with session_scope(engine) as session:
+        enqueue(session, message, device_id="d1")
+    assert feed(engine, settings, accepted("d1", S + 4, sync), succeeded("d1", S + 5, sync)).held
+    assert status(sync) == "pending"
+    feed(engine, settings, inventory("d1", S + 6, {dep_id: ["web"]}))
+    assert rows(engine, "SELECT count(*) FROM held_event") == [(0,)]
+    assert status(sync) == "succeeded"

@@ -15,7 +15,10 @@ from cloud.tests.support import (
     wait_for,
 )
 from fleetwire.cloud.serve import CloudServices
+from fleetwire.protocol.envelope import FIRST_SEQ
 from fleetwire.protocol.topics import event_topic
+
+S = FIRST_SEQ  # a device's first event
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -38,15 +41,15 @@ def test_gap_brings_a_sync_and_malformed_messages_do_not_stop_the_consumer(mosqu
         device = ScriptedDevice(mosquitto.host, mosquitto.port, "dev-1").connect()
         try:
             device.raw(event_topic("dev-1", "deployment"), b"{not json")
-            device.send(dep_state("dev-1", 0, "x", "pulling"))
-            device.send(dep_state("dev-1", 1, "x", "running"))
-            device.send(container_state("dev-1", 3, "x"))  # seq 2 is lost
+            device.send(dep_state("dev-1", S, "x", "pulling"))
+            device.send(dep_state("dev-1", S + 1, "x", "running"))
+            device.send(container_state("dev-1", S + 3, "x"))  # S + 2 is lost
             wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letter") == 1)
             wait_for(lambda: scalar(engine, "SELECT count(*) FROM held_event") == 1)
             command = device.expect_command(timeout=10)
             assert command.type == "io.fleetwire.command.sync.v1"
-            device.send(inventory("dev-1", 4, {"x": ["web", "db"]}))
-            wait_for(lambda: scalar(engine, "SELECT next_seq FROM device") == 5)
+            device.send(inventory("dev-1", S + 4, {"x": ["web", "db"]}))
+            wait_for(lambda: scalar(engine, "SELECT next_seq FROM device") == S + 5)
             assert scalar(engine, "SELECT count(*) FROM held_event") == 0
             assert scalar(engine, "SELECT count(*) FROM container WHERE gone = false") == 2
             wait_for(lambda: scalar(engine, "SELECT status FROM command") == "sent")
@@ -69,7 +72,7 @@ def test_two_projectors_share_the_load_into_one_consistent_read_model(mosquitto,
             for n in range(per_device):
                 for d in devices:
                     state = "running" if n == per_device - 1 else "starting"
-                    d.send(dep_state(d.device_id, n, f"{d.device_id}-app", state))
+                    d.send(dep_state(d.device_id, S + n, f"{d.device_id}-app", state))
             total = per_device * len(devices)
             wait_for(
                 lambda: scalar(engine, "SELECT count(*) FROM event WHERE seq IS NOT NULL") == total,
@@ -81,7 +84,7 @@ def test_two_projectors_share_the_load_into_one_consistent_read_model(mosquitto,
         counts = [p.processed for p in services.projectors]
         assert all(c > 0 for c in counts), counts  # both took part
         assert scalar(engine, "SELECT count(*) FROM held_event") == 0
-        assert scalar(engine, "SELECT count(*) FROM device WHERE next_seq = 40") == 3
+        assert scalar(engine, f"SELECT count(*) FROM device WHERE next_seq = {S + per_device}") == 3
         assert scalar(engine, "SELECT count(*) FROM deployment WHERE state = 'running'") == 3
         assert scalar(engine, "SELECT count(*) FROM dead_letter") == 0
 
@@ -95,7 +98,7 @@ def test_projector_with_a_worker_process(mosquitto, database_url):
         try:
             device.raw(event_topic("dev-w", "container"), b"[]")
             for n in range(20):
-                device.send(dep_state("dev-w", n, "x", "running" if n == 19 else "starting"))
+                device.send(dep_state("dev-w", S + n, "x", "running" if n == 19 else "starting"))
             wait_for(
                 lambda: scalar(engine, "SELECT count(*) FROM event WHERE seq IS NOT NULL") == 20
             )

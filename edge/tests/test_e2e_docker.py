@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -225,7 +226,7 @@ def test_a_command_delivered_twice_is_executed_once_with_docker(
         ),
         what="the replayed outcome",
     )
-    cloud.probe.expect_nothing(0.5)
+    time.sleep(0.5)  # a second execution would show by now
     mine = cloud.of_command(command.id)
     accepted = [e for e in mine if isinstance(e, CommandAccepted)]
     succeeded = [e for e in mine if isinstance(e, CommandSucceeded)]
@@ -295,12 +296,15 @@ def test_events_of_a_running_upgrade_survive_a_broker_outage(
         probe.subscribe(EVENTS_FILTER)
         wait_until(lambda: store.outbox_size() == 0, 30, "outbox drained after the outage")
         cloud.outcome(to_v2.id, timeout=10)
-        probe.expect_nothing(0.5)
+        time.sleep(0.5)  # anything published twice would arrive by now
+        cloud.pump()
     finally:
         probe.disconnect()
     events = cloud.received
-    seqs = [e.seq for e in events]
-    assert seqs == list(range(1, len(events) + 1)), "every event once, in seq order"
+    # (Not necessarily from 1: the shared engine may run other suites' managed containers,
+    # whose states the agent reports before this probe subscribed.)
+    seqs = [e.seq or 0 for e in events]
+    assert seqs == list(range(seqs[0], seqs[0] + len(events))), "every event once, in seq order"
     assert len(events) >= seen_before + queued
     assert cloud.states(deployment_id, to_v2.id) == [S.UPGRADING, S.RUNNING]
     last = cloud.of_command(to_v2.id)[-1]

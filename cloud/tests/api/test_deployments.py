@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from cloud.tests.support import birth, dep_state, feed, register, seed_catalog, spec
-from fleetwire.protocol.envelope import utcnow
+from fleetwire.protocol.envelope import FIRST_SEQ, utcnow
 
 
 @pytest.fixture
@@ -111,14 +111,14 @@ def test_actions_follow_the_state(api, engine, settings, ready):
     r = api.client.post(f"{url}/start", headers=api.operator)
     assert r.status_code == 409
     assert "pending" in r.json()["detail"]
-    feed(engine, settings, dep_state("dev-1", 0, dep_id, "running"))
+    feed(engine, settings, dep_state("dev-1", FIRST_SEQ, dep_id, "running"))
     assert api.client.post(f"{url}/start", headers=api.operator).status_code == 409
     r = api.client.post(f"{url}/stop", headers=api.operator)
     assert r.status_code == 202
     cmd = api.client.get(f"/v1/commands/{r.json()['command_id']}", headers=api.viewer).json()
     assert cmd["action"] == "stop"
     assert cmd["type"] == "io.fleetwire.command.stop.v1"
-    feed(engine, settings, dep_state("dev-1", 1, dep_id, "stopped"))
+    feed(engine, settings, dep_state("dev-1", FIRST_SEQ + 1, dep_id, "stopped"))
     assert api.client.post(f"{url}/start", headers=api.operator).status_code == 202
     assert api.client.post(f"{url}/bogus", headers=api.operator).status_code == 422
 
@@ -126,7 +126,7 @@ def test_actions_follow_the_state(api, engine, settings, ready):
 def test_upgrade_needs_a_release_of_the_same_application(api, engine, settings, ready):
     (item,) = _deploy(api, ready[0])
     dep_id = item["deployment_id"]
-    feed(engine, settings, dep_state("dev-1", 0, dep_id, "running"))
+    feed(engine, settings, dep_state("dev-1", FIRST_SEQ, dep_id, "running"))
     url = f"/v1/deployments/{dep_id}/actions/upgrade"
     assert api.client.post(url, headers=api.operator).status_code == 422
     assert api.client.post(url, json={"version": "1.0.0"}, headers=api.operator).status_code == 409
@@ -162,7 +162,7 @@ def test_action_type_must_be_announced(api, engine, settings, ready):
     feed(
         engine,
         settings,
-        dep_state("dev-1", 0, dep_id, "running"),
+        dep_state("dev-1", FIRST_SEQ, dep_id, "running"),
         birth("dev-1", types=["io.fleetwire.command.deploy.v1"]),
     )
     r = api.client.post(f"/v1/deployments/{dep_id}/actions/stop", headers=api.operator)

@@ -11,10 +11,11 @@ from cloud.tests.support import birth, dep_state, feed, make_settings
 from fleetwire.cloud.auth import Role, create_token
 from fleetwire.cloud.db.engine import session_scope
 from fleetwire.cloud.serve import CloudServices
+from fleetwire.protocol.envelope import FIRST_SEQ
 
 
 def test_history_paging_and_filters(api, engine, settings):
-    events = [birth("d1")] + [dep_state("d1", i, f"dep-{i % 2}") for i in range(5)]
+    events = [birth("d1")] + [dep_state("d1", FIRST_SEQ + i, f"dep-{i % 2}") for i in range(5)]
     feed(engine, settings, *events, birth("d2"))
     seen, cursor = [], None
     while True:
@@ -26,14 +27,14 @@ def test_history_paging_and_filters(api, engine, settings):
             break
     assert [e["event_id"] for e in seen] == [e.id for e in events]
     by_dep = api.client.get("/v1/events?deployment_id=dep-1", headers=api.viewer).json()["items"]
-    assert [e["seq"] for e in by_dep] == [1, 3]
+    assert [e["seq"] for e in by_dep] == [FIRST_SEQ + 1, FIRST_SEQ + 3]
     births = api.client.get(
         "/v1/events", params={"type": "io.fleetwire.event.presence.birth.v1"}, headers=api.viewer
     ).json()["items"]
     assert {e["device_id"] for e in births} == {"d1", "d2"}
     t = events[3].time.isoformat()
     since = api.client.get("/v1/events", params={"device_id": "d1", "since": t}, headers=api.viewer)
-    assert [e["seq"] for e in since.json()["items"]] == [2, 3, 4]
+    assert [e["seq"] for e in since.json()["items"]] == [FIRST_SEQ + i for i in (2, 3, 4)]
     until = api.client.get("/v1/events", params={"device_id": "d1", "until": t}, headers=api.viewer)
     assert len(until.json()["items"]) == 3
     assert api.client.get("/v1/events?limit=0", headers=api.viewer).status_code == 422
@@ -70,7 +71,13 @@ def test_sse_stream(database_url):
         import time
 
         time.sleep(0.5)
-        feed(services.engine, settings, birth("live"), birth("other"), dep_state("live", 0, "x"))
+        feed(
+            services.engine,
+            settings,
+            birth("live"),
+            birth("other"),
+            dep_state("live", FIRST_SEQ, "x"),
+        )
         thread.join(10)
         assert not thread.is_alive()
         assert [e["type"] for e in received] == [

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from fleetwire.protocol.envelope import EventEnvelope
+from fleetwire.protocol.envelope import FIRST_SEQ, EventEnvelope
 from fleetwire.protocol.events import (
     CommandAccepted,
     CommandAnswerData,
@@ -146,7 +146,8 @@ def admit(
     """Place ``event`` in its device's sequence.
 
     - no ``seq`` (presence): ready at once;
-    - the expected ``seq`` (0 for a device never seen): ready, followed by held successors;
+    - the expected ``seq`` (``FIRST_SEQ`` for a device never seen): ready, followed by held
+      successors;
     - ahead of the expected ``seq``: held until the gap fills (or an inventory resets it);
     - behind it: a duplicate, except a command lifecycle event never seen before, which is still
       applied (command status only moves forward, so a late one is harmless);
@@ -156,9 +157,9 @@ def admit(
     seq = event.seq
     if seq is None:
         return Admission((event,), held, next_seq)
-    # A device's sequence starts at 0. A device first seen further on (say, the read model was
-    # created after it) waits like any gap, until the gap fills or a sync's inventory resets it.
-    next_seq = 0 if next_seq is None else next_seq
+    # A device's sequence starts at FIRST_SEQ. A device first seen further on (say, the read model
+    # was created after it) waits like any gap, until the gap fills or a sync's inventory resets it.
+    next_seq = FIRST_SEQ if next_seq is None else next_seq
     if seq in held:
         return Admission((), held, next_seq, duplicate=True)
     if seq < next_seq:

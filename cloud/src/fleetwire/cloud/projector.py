@@ -392,9 +392,11 @@ class Projector:
                 loaded.containers[r.device_id][(r.deployment_id, r.name)] = ContainerRow(
                     **{f: getattr(r, f) for f in ContainerRow.__dataclass_fields__}
                 )
-        command_ids = sorted(
-            {c for evs in by_device.values() for e, _ in evs if (c := event_command_id(e))}
-        )
+        # Every event that can become ready in this batch may move a command: the batch's own
+        # and the held events it can release (a gap filled, an inventory).
+        candidates = [e for evs in by_device.values() for e, _ in evs]
+        candidates += [e for held in loaded.held.values() for e in held.values()]
+        command_ids = sorted({c for e in candidates if (c := event_command_id(e))})
         for chunk in _chunks(command_ids):
             query = select(cmd_t.c.id, cmd_t.c.device_id, cmd_t.c.status, cmd_t.c.detail)
             for r in conn.execute(query.where(cmd_t.c.id.in_(chunk))):

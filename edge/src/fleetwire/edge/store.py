@@ -23,12 +23,12 @@ from fleetwire.edge.errors import StoreError
 from fleetwire.edge.journal import CommandStatus, JournalEntry, status_of
 from fleetwire.edge.ports import DesiredDeployment
 from fleetwire.protocol.codec import DEFAULT_CODEC
+from fleetwire.protocol.envelope import FIRST_SEQ
 from fleetwire.protocol.events import ContainerStateChanged, DeviceEvent
 
 DB_FILE_NAME: Final = "agent.db"
 DEFAULT_OUTBOX_LIMIT: Final = 100_000
 SCHEMA_VERSION: Final = 1
-FIRST_SEQ: Final = 1
 
 E = TypeVar("E", bound=DeviceEvent)
 

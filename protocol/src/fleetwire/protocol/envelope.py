@@ -20,6 +20,11 @@ TYPE_PREFIX: Final = "io.fleetwire."
 # CloudEvents' REQUIRED attributes: models give them defaults for convenience when building a
 # message, but a received message must carry them (a defaulted ``id`` would defeat dedupe).
 REQUIRED_ATTRIBUTES: Final = ("specversion", "id", "source", "type")
+FIRST_SEQ: Final = 1
+"""Where a device's event sequence starts: the first event a device ever publishes has seq 1.
+
+Each further event gets the next integer, without gaps; a consumer that has never seen a device
+expects this ``seq`` first."""
 
 _TRACEPARENT = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 _DEVICE_SOURCE_RE = re.compile(re.escape(DEVICE_SOURCE_PREFIX) + DEVICE_ID_PATTERN[1:])
@@ -104,7 +109,8 @@ class EventEnvelope(Envelope):
 
     kind: ClassVar[str] = "event"
     seq: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = Field(
-        default=None, description="Per-device event sequence number, without gaps."
+        default=None,
+        description="Per-device event sequence number, without gaps; a device's first event has 1.",
     )
 
     @property

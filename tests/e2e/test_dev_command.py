@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,12 +42,19 @@ def _uv(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.Com
 
 
 class DevProcess:
-    """``uv run fleetwire dev`` in a process group of its own."""
+    """``uv run fleetwire dev`` in a process group of its own; its output is read as it comes."""
 
     def __init__(self, env: dict[str, str], mqtt_port: int, api_port: int) -> None:
         self.env, self.mqtt_port, self.api_port = env, mqtt_port, api_port
         self.proc: subprocess.Popen[str] | None = None
-        self.output = ""
+        self.reader: threading.Thread | None = None
+        self.lines: list[str] = []
+        self.first_line = 0
+
+    @property
+    def output(self) -> str:
+        """Everything the process printed so far (over all its starts)."""
+        return "".join(self.lines)
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
@@ -66,13 +74,25 @@ class DevProcess:
             text=True,
             start_new_session=True,
         )
-        wait_until(self._api_up, timeout=60, what="fleetwire dev's API")
+        self.first_line = len(self.lines)
+        self.reader = threading.Thread(target=self._read, args=(self.proc,), daemon=True)
+        self.reader.start()
+        # A newcomer waits for the banner (printed once the local agent is online), then types.
+        wait_until(self._ready, timeout=60, what="fleetwire dev to say it is running")
 
-    def _api_up(self) -> bool:
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.lines.append(line)
+
+    def _ready(self) -> bool:
         assert self.proc is not None
         if self.proc.poll() is not None:
-            out = self.proc.stdout.read() if self.proc.stdout else ""
-            raise AssertionError(f"fleetwire dev exited {self.proc.returncode}:\n{out}")
+            assert self.reader is not None
+            self.reader.join(10)
+            raise AssertionError(f"fleetwire dev exited {self.proc.returncode}:\n{self.output}")
+        if "Try, in another terminal" not in "".join(self.lines[self.first_line :]):
+            return False
         try:
             return httpx.get(f"http://127.0.0.1:{self.api_port}/healthz", timeout=2).is_success
         except httpx.HTTPError:
@@ -83,11 +103,14 @@ class DevProcess:
         assert self.proc is not None
         os.killpg(self.proc.pid, signal.SIGINT)
         try:
-            out, _ = self.proc.communicate(timeout=60)
+            self.proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
-            out, _ = self.proc.communicate(timeout=10)
-        self.output += out
+            self.proc.wait(timeout=10)
+        assert self.reader is not None
+        self.reader.join(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
         code = self.proc.returncode
         self.proc = None
         return code

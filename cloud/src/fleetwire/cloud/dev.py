@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final, Self
@@ -39,6 +40,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DEVICE_ID: Final = "local-edge"
 AGENT_STOP_TIMEOUT_S: Final = 20.0
+AGENT_ONLINE_TIMEOUT_S: Final = 30.0
 
 
 class DevError(RuntimeError):
@@ -101,6 +103,9 @@ def docker_problem() -> str | None:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As the servers themselves bind (asyncio and uvicorn set SO_REUSEADDR): connections of
+        # a previous run still in TIME_WAIT do not make the port busy.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
@@ -237,10 +242,43 @@ class DevStack:
             f"--username={device.username}",
             f"--password-file={password_file}",
         ]
+        # The embedded amqtt speaks MQTT 3.1.1 only: an agent left on "auto" would first wait
+        # its connect timeout for an MQTT 5 CONNACK that never comes.
+        env = {**os.environ, "FLEETWIRE_EDGE_PROTOCOL": "3.1.1"}
         with self.agent_log.open("ab") as log_file:
             self.agent = subprocess.Popen(
-                command, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+                command,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
             )
+
+    def wait_agent_online(
+        self, timeout: float = AGENT_ONLINE_TIMEOUT_S, stop: threading.Event | None = None
+    ) -> bool:
+        """Wait (bounded) until the cloud has the local agent's birth; False if it has not.
+
+        Until then a deploy to the device is refused (it announced no command types yet), so
+        ``fleetwire dev`` says it is ready only after this. ``stop`` (Ctrl-C) ends the wait.
+        """
+        stop = stop or threading.Event()
+        if self.agent is None:
+            return False
+        headers = {"Authorization": f"Bearer {self.state.admin_token}"}
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.state.api_url, headers=headers, timeout=5) as client:
+            while True:
+                if self.agent.poll() is not None:
+                    return False
+                try:
+                    response = client.get(f"/v1/devices/{self.state.device_id}")
+                    if response.is_success and response.json().get("online"):
+                        return True
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() >= deadline or stop.wait(0.2):
+                    return False
 
     def stop(self) -> None:
         """Stop the agent, the cloud and the broker, in that order (bounded)."""

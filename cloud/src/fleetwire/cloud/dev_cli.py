@@ -51,6 +51,7 @@ def dev(
         console.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
     state = stack.state
+    online = stack.wait_agent_online(stop=stop)
     console.print(f"[bold green]Fleetwire dev[/bold green] is running (data in {stack.data_dir})")
     console.print(f"  API        {state.api_url}/v1   (docs: {state.api_url}/docs)")
     console.print(f"  API token  {state.admin_token}   (admin; the CLI finds it by itself)")
@@ -58,8 +59,14 @@ def dev(
     console.print(
         f"  integrator user {INTEGRATOR_USER}, password in {stack.state_path}", highlight=False
     )
-    if stack.agent is not None:
-        console.print(f"  edge agent {state.device_id}   (log: {stack.agent_log})")
+    if stack.agent is not None and online:
+        console.print(f"  edge agent {state.device_id}   online (log: {stack.agent_log})")
+    elif stack.agent is not None:
+        console.print(
+            f"  [yellow]edge agent {state.device_id} is not online yet[/yellow]; "
+            f"see {stack.agent_log}",
+            highlight=False,
+        )
     else:
         console.print(
             f"  [yellow]no local edge agent:[/yellow] {stack.agent_problem}; the cloud runs alone",

@@ -39,7 +39,7 @@ from edge.tests.e2e_support import (
 from edge.tests.engine.support import cleanup_deployment
 from fleetwire.edge.cli import app
 from fleetwire.edge.logs import configure_logging
-from fleetwire.protocol.codec import encode
+from fleetwire.protocol.codec import decode, encode
 from fleetwire.protocol.commands import (
     DeployCommand,
     DeployData,
@@ -284,8 +284,26 @@ def test_events_of_a_running_upgrade_survive_a_broker_outage(
             "label": [f"io.fleetwire.deployment={deployment_id}", "io.fleetwire.container=worker"]
         }
         (worker,) = docker_client.containers.list(all=True, filters=flt)
-        worker.kill()
-        wait_until(lambda: store.outbox_size() > 0, 5, "events queued")
+        # Stopped, not killed: after a kill the restart policy (unless-stopped) restarts it at
+        # once, often before the watcher inspects it, and "exited" was never seen (flaky).
+        worker.stop(timeout=2)
+
+        def worker_exit_queued() -> bool:
+            # Queued before the restart: the watcher reports the latest state of a container at
+            # most every event_interval_s, so a quick restart could hide the exit.
+            for record in store.pending(0, 10_000):
+                e = decode(record.payload)
+                # This very container: the old release's worker also exited (stopped by the
+                # upgrade) while the broker was away, and that event is in the outbox too.
+                if (
+                    isinstance(e, ContainerStateChanged)
+                    and e.data.container_id == worker.id
+                    and e.data.status.value == "exited"
+                ):
+                    return True
+            return False
+
+        wait_until(worker_exit_queued, 5, "the worker's exit queued")
         worker.start()
         wait_for_containers(docker_client, deployment_id, healthy("2.0.0"))
         queued = store.outbox_size()
@@ -301,8 +319,8 @@ def test_events_of_a_running_upgrade_survive_a_broker_outage(
     finally:
         probe.disconnect()
     events = cloud.received
-    # (Not necessarily from 1: the shared engine may run other suites' managed containers,
-    # whose states the agent reports before this probe subscribed.)
+    # (Not necessarily from 1: the agent may report states of containers that other tests of
+    # this device id left behind before this probe subscribed; other devices' are never seen.)
     seqs = [e.seq or 0 for e in events]
     assert seqs == list(range(seqs[0], seqs[0] + len(events))), "every event once, in seq order"
     assert len(events) >= seen_before + queued

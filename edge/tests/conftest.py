@@ -47,7 +47,7 @@ def start_agent(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[Any]:
 
     def start(fake: dict[str, Any] | None = None, **options: Any) -> RunningAgent:
         config = agent_config(
-            tmp_path / "data", broker.url, **broker.agent_options(tmp_path), **options
+            tmp_path / "data", broker.url, **{**broker.agent_options(tmp_path), **options}
         )
         agent = RunningAgent(config, **(fake or {}))
         running.append(agent)
@@ -68,7 +68,7 @@ def start_docker_agent(
 
     def start(**options: Any) -> RunningAgent:
         config = agent_config(
-            tmp_path / "data", broker.url, **broker.agent_options(tmp_path), **options
+            tmp_path / "data", broker.url, **{**broker.agent_options(tmp_path), **options}
         )
         agent = RunningAgent(config, executor_factory=fast_docker_executor(docker_client))
         running.append(agent)

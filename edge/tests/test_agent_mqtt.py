@@ -49,7 +49,7 @@ def next_presence(client: ProbeClient, timeout: float = 10.0) -> PresenceBirth |
 def test_birth_retained_protocol_fallback_and_clean_death(
     broker: BrokerUnderTest, start_agent: Any
 ) -> None:
-    agent = start_agent()
+    agent = start_agent(protocol="auto")  # the others skip amqtt's MQTT 5 attempt
     agent.wait_connected()
     expected = Protocol.MQTT5 if broker.kind == "mosquitto" else Protocol.MQTT311
     assert agent.agent.session.protocol is expected

@@ -128,10 +128,10 @@ def dev_env(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[dict
     env.pop("FLEETWIRE_TOKEN", None)
     yield env
     for container in docker_client.containers.list(
-        all=True, filters={"label": "io.fleetwire.application=demo"}
+        all=True, filters={"label": "io.fleetwire.device=local-edge"}
     ):
         container.remove(force=True)
-    for volume in docker_client.volumes.list(filters={"label": "io.fleetwire.application=demo"}):
+    for volume in docker_client.volumes.list(filters={"label": "io.fleetwire.device=local-edge"}):
         volume.remove(force=True)
 
 

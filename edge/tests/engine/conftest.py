@@ -85,7 +85,10 @@ def sink() -> ListSink:
 def make_executor(
     engine_docker: docker.DockerClient, store: MemoryDesiredStateStore, sink: ListSink
 ) -> Iterator[ExecutorFactory]:
-    """Build started executors with test timings; all are stopped at teardown."""
+    """Build started executors with test timings; all are stopped at teardown.
+
+    ``sink``, ``store`` and ``device_id`` default to the test's own and :data:`DEVICE`.
+    """
     made: list[DockerExecutor] = []
 
     def make(**kwargs: Any) -> DockerExecutor:
@@ -97,8 +100,10 @@ def make_executor(
             "stop_timeout_s": 10.0,
         }
         target_sink = kwargs.pop("sink", sink)
+        target_store = kwargs.pop("store", store)
+        device = kwargs.pop("device_id", DEVICE)
         options.update(kwargs)
-        ex = DockerExecutor(engine_docker, store, target_sink, DEVICE, **options)
+        ex = DockerExecutor(engine_docker, target_store, target_sink, device, **options)
         made.append(ex)
         ex.start()
         return ex

@@ -16,6 +16,8 @@ from fleetwire.protocol.release import ContainerSpec, HealthCheck, ReleaseSpec, 
 
 REPO = "fleetwire-engine-test/app"
 DEVICE = "engine-test-device"
+# Not "demo": other suites on a shared engine clean up by application label (tests/e2e does).
+APPLICATION = "engine-test"
 BUSYBOX = Path("/bin/busybox")
 
 DOCKERFILE = """FROM scratch
@@ -45,7 +47,7 @@ def release(
 ) -> ReleaseSpec:
     """A one-container release of the test app, with a named volume."""
     return ReleaseSpec(
-        application="demo",
+        application=APPLICATION,
         version=version,
         containers=[
             ContainerSpec(

@@ -5,7 +5,16 @@ from pathlib import Path
 import pytest
 
 import docker
-from edge.tests.engine.support import HEALTH, REPO, ExecutorFactory, ListSink, desired, release
+from edge.tests.engine.support import (
+    APPLICATION,
+    DEVICE,
+    HEALTH,
+    REPO,
+    ExecutorFactory,
+    ListSink,
+    desired,
+    release,
+)
 from fleetwire.edge.engine import labels as lb
 from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
 from fleetwire.protocol.events import CommandFailed, CommandProgress, CommandSucceeded
@@ -29,7 +38,7 @@ def test_container_networks_and_volumes_are_created_as_specified(
     tmp_path: Path,
 ) -> None:
     rel = ReleaseSpec(
-        application="demo",
+        application=APPLICATION,
         version="1.2.3",
         containers=[
             ContainerSpec(
@@ -71,16 +80,16 @@ def test_container_networks_and_volumes_are_created_as_specified(
     assert host["RestartPolicy"]["Name"] == "on-failure"
     assert host["PortBindings"]["8080/tcp"][0]["HostIp"] == "127.0.0.1"
     assert f"{tmp_path}:/host:ro" in host["Binds"]
-    assert f"{lb.volume_name(deployment_id, 'data')}:/data" in host["Binds"]
+    assert f"{lb.volume_name(DEVICE, deployment_id, 'data')}:/data" in host["Binds"]
     nets = attrs["NetworkSettings"]["Networks"]
-    front, back = (lb.network_name(deployment_id, n) for n in ("front", "back"))
+    front, back = (lb.network_name(DEVICE, deployment_id, n) for n in ("front", "back"))
     assert set(nets) == {front, back}
     assert "web" in (nets[back]["Aliases"] or [])
     back_net = engine_docker.networks.get(back)
     assert back_net.attrs["Internal"] is True
     assert back_net.attrs["Options"]["com.docker.network.driver.mtu"] == "1400"
     assert back_net.attrs["Labels"][lb.DEPLOYMENT] == deployment_id
-    volume = engine_docker.volumes.get(lb.volume_name(deployment_id, "data"))
+    volume = engine_docker.volumes.get(lb.volume_name(DEVICE, deployment_id, "data"))
     assert volume.attrs["Labels"][lb.MANAGED] == "true"
 
 

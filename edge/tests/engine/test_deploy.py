@@ -7,7 +7,14 @@ import pytest
 from docker.models.containers import Container
 
 import docker
-from edge.tests.engine.support import ExecutorFactory, ListSink, desired, release
+from edge.tests.engine.support import (
+    APPLICATION,
+    DEVICE,
+    ExecutorFactory,
+    ListSink,
+    desired,
+    release,
+)
 from fleetwire.edge.engine import labels as lb
 from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
 from fleetwire.edge.ports import TargetState
@@ -70,11 +77,12 @@ def test_deploy_runs_healthy_and_reports_in_order(
     assert _health(c) == "healthy"
     labels = c.labels
     assert labels[lb.MANAGED] == "true"
+    assert labels[lb.DEVICE] == DEVICE
     assert labels[lb.RELEASE] == "1.0.0"
     assert labels[lb.CONTAINER] == "web"
-    assert labels[lb.APPLICATION] == "demo"
+    assert labels[lb.APPLICATION] == APPLICATION
     assert labels[lb.GENERATION] == "0"
-    assert (c.name or "").startswith(f"fw-{lb.deployment_short(deployment_id)}-web-1.0.0-")
+    assert (c.name or "").startswith(f"fw-{lb.deployment_short(DEVICE, deployment_id)}-web-1.0.0-")
     assert store.get(deployment_id).command_id is None  # type: ignore[union-attr]
     sink.wait_for(
         lambda e: (
@@ -192,7 +200,9 @@ def test_delete_keeps_volumes_unless_purged(
     assert store.get(deployment_id) is None
     assert _states(sink, deployment_id)[-1] is DeploymentState.DELETED
     volumes = engine_docker.volumes.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]})
-    assert [v.name for v in volumes] == ([] if purge else [lb.volume_name(deployment_id, "data")])
+    assert [v.name for v in volumes] == (
+        [] if purge else [lb.volume_name(DEVICE, deployment_id, "data")]
+    )
 
 
 def test_unhealthy_deploy_fails_with_unhealthy(

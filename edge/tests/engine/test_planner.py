@@ -15,7 +15,13 @@ from fleetwire.edge.engine.observed import (
     ObservedVolume,
 )
 from fleetwire.edge.engine.planner import Action, PlanContext, decide, plan
-from fleetwire.edge.engine.steps import PullImage, Step
+from fleetwire.edge.engine.steps import (
+    CreateContainer,
+    CreateNetwork,
+    CreateVolume,
+    PullImage,
+    Step,
+)
 from fleetwire.edge.ports import DesiredDeployment, TargetState
 from fleetwire.protocol.events import ContainerStatus, DeploymentState, Health
 from fleetwire.protocol.release import (
@@ -28,7 +34,8 @@ from fleetwire.protocol.release import (
 )
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
-CTX = PlanContext(now=NOW, grace_s=5.0, health_timeout_s=30.0)
+DEV = "dev-1"
+CTX = PlanContext(now=NOW, device_id=DEV, grace_s=5.0, health_timeout_s=30.0)
 DEP = "dep-1"
 IMAGE = "acme/app:v1"
 IMAGES = {"acme/app:v1": "sha256:v1", "acme/app:v2": "sha256:v2"}
@@ -80,7 +87,7 @@ def running(
     )
     return ObservedContainer(
         id=cid,
-        name=lb.container_name(DEP, spec),
+        name=lb.container_name(DEV, DEP, spec),
         deployment_id=DEP,
         container=spec.container.name,
         release=r.version,
@@ -92,7 +99,7 @@ def running(
         image=spec.container.image,
         image_id=IMAGES.get(spec.container.image, ""),
         started_at=started,
-        networks=frozenset(lb.network_name(DEP, n) for n in spec.container.networks),
+        networks=frozenset(lb.network_name(DEV, DEP, n) for n in spec.container.networks),
     )
 
 
@@ -100,12 +107,15 @@ def infra(desired: DesiredDeployment) -> dict[str, Any]:
     return {
         "networks": tuple(
             ObservedNetwork(
-                id=f"n-{n.name}", name=lb.network_name(DEP, n.name), deployment_id=DEP, spec_hash=""
+                id=f"n-{n.name}",
+                name=lb.network_name(DEV, DEP, n.name),
+                deployment_id=DEP,
+                spec_hash="",
             )
             for n in desired.release.networks
         ),
         "volumes": tuple(
-            ObservedVolume(name=lb.volume_name(DEP, v.name), deployment_id=DEP, spec_hash="")
+            ObservedVolume(name=lb.volume_name(DEV, DEP, v.name), deployment_id=DEP, spec_hash="")
             for v in desired.release.volumes
         ),
         "images": IMAGES,
@@ -241,6 +251,21 @@ def test_fresh_deploy_creates_everything_in_order() -> None:
     ]
 
 
+def test_created_objects_carry_the_device_and_are_named_per_device() -> None:
+    d = want()
+    creates = [s for s in plan(Observed(images=IMAGES), d, CTX) if s.action.startswith("create")]
+    for step in creates:
+        if isinstance(step, CreateContainer):
+            assert step.device_id == DEV
+            assert lb.container_labels(DEV, DEP, step.spec)[lb.DEVICE] == DEV
+        else:
+            assert isinstance(step, CreateNetwork | CreateVolume)
+            assert step.labels[lb.DEVICE] == DEV
+    other = PlanContext(now=NOW, device_id="dev-2")
+    theirs = {getattr(s, "name", None) for s in plan(Observed(images=IMAGES), d, other)}
+    assert theirs.isdisjoint({getattr(s, "name", None) for s in creates})
+
+
 def test_missing_image_is_pulled_first_with_its_credentials_label_only() -> None:
     d = want(rel(image="registry.example:5000/acme/app:v9", credentials="private"))
     steps = plan(world(d), d, CTX)
@@ -356,7 +381,7 @@ def test_other_deployments_are_ignored() -> None:
 def test_unused_network_is_removed_once_no_container_uses_it() -> None:
     d = want()
     extra = ObservedNetwork(
-        id="n-x", name=lb.network_name(DEP, "old"), deployment_id=DEP, spec_hash=""
+        id="n-x", name=lb.network_name(DEV, DEP, "old"), deployment_id=DEP, spec_hash=""
     )
     observed = Observed(
         containers=(running(d),),

@@ -159,7 +159,11 @@ def test_interrupted_upgrade_ends_on_one_whole_healthy_release(
     up = desired(deployment_id, v2, previous_release=v1)
     store.put(up)
     ctx = ExecContext(engine_docker)
-    steps = plan(observe(engine_docker, deployment_id), up, PlanContext(now=utcnow()))
+    steps = plan(
+        observe(engine_docker, deployment_id, device_id=DEVICE),
+        up,
+        PlanContext(now=utcnow(), device_id=DEVICE),
+    )
     for step in steps:
         if isinstance(step, CreateContainer | CreateVolume):
             execute(ctx, step)
@@ -193,7 +197,11 @@ def test_interrupted_upgrade_to_a_bad_release_rolls_back(
     up = desired(deployment_id, v3, previous_release=v2, health_timeout_s=8)
     store.put(up)
     ctx = ExecContext(engine_docker)
-    for step in plan(observe(engine_docker, deployment_id), up, PlanContext(now=utcnow())):
+    for step in plan(
+        observe(engine_docker, deployment_id, device_id=DEVICE),
+        up,
+        PlanContext(now=utcnow(), device_id=DEVICE),
+    ):
         if step.action in ("create_container", "stop_container", "start_container"):
             execute(ctx, step)  # new one running, old one stopped; then "kill -9"
     make_executor()

@@ -109,8 +109,8 @@ def create_container(ctx: ExecContext, step: CreateContainer) -> None:
     api = ctx.client.api
     spec = step.spec
     c = spec.container
-    dep = step.deployment_id
-    networks = [lb.network_name(dep, n) for n in c.networks]
+    dev, dep = step.device_id, step.deployment_id
+    networks = [lb.network_name(dev, dep, n) for n in c.networks]
     port_bindings: dict[str, list[dict[str, str]]] = {}
     exposed: list[tuple[int, str]] = []
     for raw in c.ports:
@@ -125,7 +125,7 @@ def create_container(ctx: ExecContext, step: CreateContainer) -> None:
     binds = list(c.binds)
     for mount in c.volumes:
         source, rest = mount.split(":", 1)
-        binds.append(f"{lb.volume_name(dep, source)}:{rest}")
+        binds.append(f"{lb.volume_name(dev, dep, source)}:{rest}")
     restart: dict[str, Any] = {
         "Name": "" if c.restart_policy is RestartPolicy.NO else c.restart_policy.value
     }
@@ -153,7 +153,7 @@ def create_container(ctx: ExecContext, step: CreateContainer) -> None:
                 entrypoint=c.entrypoint,
                 environment=dict(c.env) or None,
                 ports=cast(list[Any], exposed) or None,
-                labels=lb.container_labels(dep, spec),
+                labels=lb.container_labels(dev, dep, spec),
                 host_config=host_config,
                 networking_config=networking_config,
                 healthcheck=_health(spec),

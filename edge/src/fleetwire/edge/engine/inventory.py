@@ -35,7 +35,8 @@ def build_inventory(
 ) -> InventoryData:
     """Every deployment in the store or on the engine, with its containers.
 
-    Desired containers that do not exist are listed as ``missing``; managed containers of a
+    ``observed`` must hold this device's objects only (:func:`observe` reads by device label).
+    Desired containers that do not exist are listed as ``missing``; this device's containers of a
     deployment the store does not know are listed too (the engine is the truth).
     """
     deployments: list[InventoryDeployment] = []

@@ -1,9 +1,11 @@
 """Labels and names of every Docker object the executor manages.
 
-Every container, network and volume carries ``io.fleetwire.managed=true`` and its deployment, so
-a restarted agent rebuilds what it manages from the engine alone. A container also carries the
-whole spec it was created from (``io.fleetwire.spec``, canonical JSON) and its hash, so the
-planner can tell which aspect changed without trusting any local database.
+Every container, network and volume carries ``io.fleetwire.managed=true``, the device that owns
+it (``io.fleetwire.device``) and its deployment, so a restarted agent rebuilds what it manages
+from the engine alone, and several agents can share one engine: each reads only what carries its
+own device id, and names include the device so two agents never compete for one. A container
+also carries the whole spec it was created from (``io.fleetwire.spec``, canonical JSON) and its
+hash, so the planner can tell which aspect changed without trusting any local database.
 """
 
 import hashlib
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from fleetwire.protocol.release import ContainerSpec, NetworkSpec, ReleaseSpec, VolumeSpec
 
 MANAGED: Final = "io.fleetwire.managed"
+DEVICE: Final = "io.fleetwire.device"
 DEPLOYMENT: Final = "io.fleetwire.deployment"
 APPLICATION: Final = "io.fleetwire.application"
 RELEASE: Final = "io.fleetwire.release"
@@ -25,6 +28,18 @@ GENERATION: Final = "io.fleetwire.generation"
 SPEC: Final = "io.fleetwire.spec"
 
 MANAGED_FILTER: Final = f"{MANAGED}=true"
+
+
+def scope_filter(device_id: str, deployment_id: str | None = None) -> list[str]:
+    """Docker ``label`` filters (all must match) for the objects one device manages.
+
+    The device label is what keeps agents that share an engine apart: nothing without it is read.
+    """
+    flt = [MANAGED_FILTER, f"{DEVICE}={device_id}"]
+    if deployment_id is not None:
+        flt.append(f"{DEPLOYMENT}={deployment_id}")
+    return flt
+
 
 _DOCKER_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 
@@ -85,42 +100,49 @@ def _slug(value: str) -> str:
     return f"{clean}-{hashlib.sha256(value.encode()).hexdigest()[:6]}"
 
 
-def deployment_short(deployment_id: str) -> str:
-    """A short, stable token for a deployment (ids such as UUIDv7 share long prefixes)."""
-    return hashlib.sha256(deployment_id.encode()).hexdigest()[:10]
+def device_token(device_id: str) -> str:
+    """A short, stable token for a device: part of every network and volume name."""
+    return hashlib.sha256(device_id.encode()).hexdigest()[:8]
 
 
-def container_name(deployment_id: str, spec: AppliedSpec) -> str:
-    """``fw-<deployment short>-<container>-<version>-<spec hash 8>``: unique and predictable."""
+def deployment_short(device_id: str, deployment_id: str) -> str:
+    """A short, stable token for a deployment of a device (ids such as UUIDv7 share prefixes)."""
+    return hashlib.sha256(f"{device_id}\0{deployment_id}".encode()).hexdigest()[:10]
+
+
+def container_name(device_id: str, deployment_id: str, spec: AppliedSpec) -> str:
+    """``fw-<sha256(device, deployment)[:10]>-<container>-<version>-<spec hash 8>``."""
     version = _slug(spec.release)
-    short = deployment_short(deployment_id)
+    short = deployment_short(device_id, deployment_id)
     return f"fw-{short}-{spec.container.name}-{version}-{spec.spec_hash()[:8]}"
 
 
-def network_name(deployment_id: str, name: str) -> str:
-    """``fw-<deployment>-<network>``."""
-    return f"fw-{_slug(deployment_id)}-{name}"
+def network_name(device_id: str, deployment_id: str, name: str) -> str:
+    """``fw-<deployment>-<device token>-<network>``."""
+    return f"fw-{_slug(deployment_id)}-{device_token(device_id)}-{name}"
 
 
-def volume_name(deployment_id: str, name: str) -> str:
-    """``fw-<deployment>-<volume>``: kept across upgrades and deletes unless purged."""
-    return f"fw-{_slug(deployment_id)}-{name}"
+def volume_name(device_id: str, deployment_id: str, name: str) -> str:
+    """``fw-<deployment>-<device token>-<volume>``: survives upgrades and deletes unless purged."""
+    return f"fw-{_slug(deployment_id)}-{device_token(device_id)}-{name}"
 
 
-def base_labels(deployment_id: str, release: ReleaseSpec) -> dict[str, str]:
+def base_labels(device_id: str, deployment_id: str, release: ReleaseSpec) -> dict[str, str]:
     """Labels every managed object of a deployment carries."""
     return {
         MANAGED: "true",
+        DEVICE: device_id,
         DEPLOYMENT: deployment_id,
         APPLICATION: release.application,
         RELEASE: release.version,
     }
 
 
-def container_labels(deployment_id: str, spec: AppliedSpec) -> dict[str, str]:
+def container_labels(device_id: str, deployment_id: str, spec: AppliedSpec) -> dict[str, str]:
     """Labels of a managed container."""
     return {
         MANAGED: "true",
+        DEVICE: device_id,
         DEPLOYMENT: deployment_id,
         APPLICATION: spec.application,
         RELEASE: spec.release,

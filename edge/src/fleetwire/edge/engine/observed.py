@@ -1,6 +1,8 @@
 """Observed state: a frozen snapshot of what the engine runs, read through labels.
 
 :func:`observe` is the only reader; the planner works on the snapshot and never calls Docker.
+It reads only objects labelled with its device (``io.fleetwire.device``): another agent sharing
+the engine is invisible, so nothing of it can be reported, planned for or removed.
 """
 
 from collections.abc import Mapping
@@ -35,6 +37,7 @@ class ObservedContainer:
     image_id: str = ""
     started_at: datetime | None = None
     networks: frozenset[str] = frozenset()
+    device_id: str = ""
 
     @property
     def running(self) -> bool:
@@ -123,14 +126,15 @@ def container_from_attrs(attrs: Mapping[str, Any]) -> ObservedContainer:
         image_id=attrs.get("Image", ""),
         started_at=_parse_time(state.get("StartedAt")),
         networks=frozenset(nets),
+        device_id=labels.get(lb.DEVICE, ""),
     )
 
 
-def observe(client: docker.DockerClient, deployment_id: str | None = None) -> Observed:
-    """Read every managed object (of one deployment, when given) and the local images."""
-    label_filter = [lb.MANAGED_FILTER]
-    if deployment_id is not None:
-        label_filter.append(f"{lb.DEPLOYMENT}={deployment_id}")
+def observe(
+    client: docker.DockerClient, deployment_id: str | None = None, *, device_id: str
+) -> Observed:
+    """Read every object ``device_id`` manages (of one deployment, when given) and the images."""
+    label_filter = lb.scope_filter(device_id, deployment_id)
     with engine_errors("observe engine"):
         containers = client.containers.list(
             all=True, filters={"label": label_filter}, ignore_removed=True

@@ -58,9 +58,13 @@ class Decision:
 
 @dataclass(frozen=True)
 class PlanContext:
-    """Everything besides the engine that the planner needs, fixed for one round."""
+    """Everything besides the engine that the planner needs, fixed for one round.
+
+    ``device_id`` goes into the names and labels of what the plan creates.
+    """
 
     now: datetime
+    device_id: str
     grace_s: float = 5.0
     health_timeout_s: float = 120.0
 
@@ -234,8 +238,8 @@ def plan(observed: Observed, desired: DesiredDeployment, ctx: PlanContext) -> li
                 b.stops.append(_stop(c, "upgrade: previous release"))
             continue
         b.remove(c, "replaced")
-    net_steps, net_removes = _plan_networks(obs, desired, b.removed)
-    vol_steps = _plan_volumes(obs, desired)
+    net_steps, net_removes = _plan_networks(obs, desired, ctx.device_id, b.removed)
+    vol_steps = _plan_volumes(obs, desired, ctx.device_id)
     return [
         *b.pulls,
         *net_steps,
@@ -277,7 +281,7 @@ def _plan_container(
             # Same name (the tag now names another image, or it is dead): free the name first.
             b.remove(exact, decision.reason)
             return
-        name = lb.container_name(desired.deployment_id, spec)
+        name = lb.container_name(ctx.device_id, desired.deployment_id, spec)
         if ref not in obs.images and ref not in b.pulled:
             b.pulled.add(ref)
             # The applied spec drops the credentials label: take it from the release itself.
@@ -285,7 +289,11 @@ def _plan_container(
             b.pulls.append(PullImage(image=c_spec.image, credentials=creds))
         b.creates.append(
             CreateContainer(
-                deployment_id=desired.deployment_id, name=name, spec=spec, reason=decision.reason
+                device_id=ctx.device_id,
+                deployment_id=desired.deployment_id,
+                name=name,
+                spec=spec,
+                reason=decision.reason,
             )
         )
         if target is TargetState.RUNNING:
@@ -326,12 +334,12 @@ def _wait(
 
 
 def _plan_networks(
-    obs: Observed, desired: DesiredDeployment, removed: set[str]
+    obs: Observed, desired: DesiredDeployment, dev: str, removed: set[str]
 ) -> tuple[list[Step], list[Step]]:
     dep = desired.deployment_id
-    wanted = {lb.network_name(dep, n.name): n for n in desired.release.networks}
+    wanted = {lb.network_name(dev, dep, n.name): n for n in desired.release.networks}
     if desired.previous_release is not None:
-        keep_prev = {lb.network_name(dep, n.name) for n in desired.previous_release.networks}
+        keep_prev = {lb.network_name(dev, dep, n.name) for n in desired.previous_release.networks}
     else:
         keep_prev = set()
     present = {n.name: n for n in obs.networks}
@@ -340,7 +348,10 @@ def _plan_networks(
             deployment_id=dep,
             name=name,
             spec=spec,
-            labels={**lb.base_labels(dep, desired.release), lb.SPEC_HASH: lb.object_hash(spec)},
+            labels={
+                **lb.base_labels(dev, dep, desired.release),
+                lb.SPEC_HASH: lb.object_hash(spec),
+            },
         )
         for name, spec in wanted.items()
         if name not in present
@@ -354,16 +365,16 @@ def _plan_networks(
     return creates, removes
 
 
-def _plan_volumes(obs: Observed, desired: DesiredDeployment) -> list[Step]:
+def _plan_volumes(obs: Observed, desired: DesiredDeployment, dev: str) -> list[Step]:
     dep = desired.deployment_id
     present = {v.name for v in obs.volumes}
     return [
         CreateVolume(
             deployment_id=dep,
-            name=lb.volume_name(dep, v.name),
+            name=lb.volume_name(dev, dep, v.name),
             spec=v,
-            labels={**lb.base_labels(dep, desired.release), lb.SPEC_HASH: lb.object_hash(v)},
+            labels={**lb.base_labels(dev, dep, desired.release), lb.SPEC_HASH: lb.object_hash(v)},
         )
         for v in desired.release.volumes
-        if lb.volume_name(dep, v.name) not in present
+        if lb.volume_name(dev, dep, v.name) not in present
     ]

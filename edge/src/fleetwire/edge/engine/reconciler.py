@@ -93,6 +93,7 @@ class DockerExecutor:
         from fleetwire.edge.engine.watcher import ContainerWatcher
 
         self._client = client
+        self._device_id = device_id
         self._store = store
         self._reporter = Reporter(sink, device_id)
         self._workers = max(1, workers)
@@ -111,7 +112,12 @@ class DockerExecutor:
         self._stopping = False
         self._threads: list[threading.Thread] = []
         self._watcher = (
-            ContainerWatcher(client, self._reporter.container, min_interval_s=event_interval_s)
+            ContainerWatcher(
+                client,
+                self._reporter.container,
+                device_id=device_id,
+                min_interval_s=event_interval_s,
+            )
             if watch
             else None
         )
@@ -158,8 +164,12 @@ class DockerExecutor:
             self._mark_due(deployment_id, 0.0)
 
     def inventory(self) -> InventoryData:
-        """Every managed deployment and container, from the engine's labels and the store."""
-        return build_inventory(observe(self._client), self._store.all(), self._reporter.state_of)
+        """This device's deployments and containers, from the engine's labels and the store."""
+        return build_inventory(
+            observe(self._client, device_id=self._device_id),
+            self._store.all(),
+            self._reporter.state_of,
+        )
 
     def docker_version(self) -> str | None:
         """The engine's version, or ``None`` when it is unreachable."""
@@ -312,9 +322,10 @@ class _Run:
         executed = 0
         for _ in range(self.ex._max_rounds):
             self.check()
-            observed = observe(self.ex._client, desired.deployment_id)
+            observed = observe(self.ex._client, desired.deployment_id, device_id=self.ex._device_id)
             ctx = PlanContext(
                 now=utcnow(),
+                device_id=self.ex._device_id,
                 grace_s=self.ex._grace_s,
                 health_timeout_s=max(0.5, deadline - time.monotonic()),
             )

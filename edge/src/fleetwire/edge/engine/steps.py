@@ -61,9 +61,11 @@ class CreateVolume(_Step):
 
 
 class CreateContainer(_Step):
-    """Create a container from its applied spec (names of networks and volumes resolved)."""
+    """Create a container from its applied spec; the device and deployment name its networks,
+    volumes and labels."""
 
     action: Literal["create_container"] = "create_container"
+    device_id: str
     deployment_id: str
     name: str
     spec: AppliedSpec

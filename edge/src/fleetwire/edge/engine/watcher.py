@@ -1,6 +1,7 @@
 """Container state events from the engine's event stream, coalesced and rate-limited.
 
-A reader thread follows ``docker events`` for managed containers; a second thread inspects each
+A reader thread follows ``docker events`` for the containers of one device (the engine filters
+on ``io.fleetwire.device``, and the reporter checks the label again); a second thread inspects each
 touched container and reports it only when ``(status, health, exit code, restart count)``
 changed, at most once per container per ``min_interval_s`` (the latest state wins), so a crash
 looping container cannot flood the link.
@@ -78,17 +79,19 @@ class Coalescer:
 
 
 class ContainerWatcher:
-    """Follows the engine's events for managed containers and reports state changes."""
+    """Follows the engine's events for the containers of ``device_id`` and reports changes."""
 
     def __init__(
         self,
         client: docker.DockerClient,
         emit: Callable[[ObservedContainer], None],
         *,
+        device_id: str,
         min_interval_s: float = 1.0,
         retry_s: float = 2.0,
     ) -> None:
         self._client = client
+        self._device_id = device_id
         self._coalescer = Coalescer(emit, min_interval_s=min_interval_s)
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stopping = threading.Event()
@@ -123,7 +126,8 @@ class ContainerWatcher:
         while not self._stopping.is_set():
             try:
                 self._stream = self._client.events(
-                    decode=True, filters={"label": [lb.MANAGED_FILTER], "type": ["container"]}
+                    decode=True,
+                    filters={"label": lb.scope_filter(self._device_id), "type": ["container"]},
                 )
                 for event in self._stream:
                     self._queue.put(event)
@@ -144,7 +148,7 @@ class ContainerWatcher:
             action = str(event.get("Action") or event.get("status") or "").split(":")[0]
             if action in _STATE_ACTIONS or action.startswith("health_status"):
                 observed = self._inspect(event, action)
-                if observed is not None:
+                if observed is not None and observed.device_id == self._device_id:
                     self._coalescer.offer(observed)
 
     def _inspect(self, event: dict[str, Any], action: str) -> ObservedContainer | None:
@@ -169,4 +173,5 @@ class ContainerWatcher:
             spec=None,
             status=ContainerStatus.MISSING,
             image=str(attrs.get("image", "")),
+            device_id=str(attrs.get(lb.DEVICE, "")),
         )

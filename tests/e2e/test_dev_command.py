@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,17 +15,12 @@ import pytest
 
 import docker
 from tests.e2e.stack import wait_until
+from tests.fixtures.net import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_PORT = 18080
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _uv(*args: str, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -136,7 +130,7 @@ def dev_env(tmp_path: Path, docker_client: docker.DockerClient) -> Iterator[dict
 
 
 def test_readme_first_deployment(dev_env: dict[str, str]) -> None:
-    dev = DevProcess(dev_env, _free_port(), _free_port())
+    dev = DevProcess(dev_env, free_port(), free_port())
     dev.start()
     try:
         build = subprocess.run(
@@ -196,7 +190,7 @@ def _get(url: str) -> str | None:
 
 def test_dev_without_docker_runs_the_cloud_alone(dev_env: dict[str, str]) -> None:
     env = {**dev_env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
-    dev = DevProcess(env, _free_port(), _free_port())
+    dev = DevProcess(env, free_port(), free_port())
     dev.start()
     time.sleep(0.5)
     listed = _uv("fleetwire", "devices", env=env)

@@ -198,6 +198,9 @@ class DevStack:
         cloud = self.state.identity(CLOUD_USER)
         settings = Settings(
             environment="development",
+            # The embedded amqtt speaks 3.1.1 only: asking it for MQTT 5 first costs a timeout
+            # and makes it log a traceback per refused connection.
+            mqtt_protocol="3.1.1",
             database_url=f"sqlite:///{self.data_dir / 'fleetwire.db'}",
             broker_url=self.mqtt_url,
             broker_username=cloud.username,

@@ -247,6 +247,7 @@ class Projector:
             BrokerAddress.from_settings(settings),
             f"{settings.client_id}-projector-{instance}",
             session_expiry_s=settings.mqtt_session_expiry_s,
+            protocols=settings.mqtt_protocols,
             receive_maximum=settings.mqtt_receive_maximum,
             manual_ack=True,
         )

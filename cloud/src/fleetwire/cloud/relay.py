@@ -66,6 +66,7 @@ class Relay:
             BrokerAddress.from_settings(settings),
             f"{settings.client_id}-relay",
             session_expiry_s=settings.mqtt_session_expiry_s,
+            protocols=settings.mqtt_protocols,
         )
         self._box = SecretBox(settings.secret_key.get_secret_value())
         self._wake = threading.Event()

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Literal, Self
 from urllib.parse import urlsplit
 
+from paho.mqtt.enums import MQTTProtocolVersion
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -48,6 +49,10 @@ class Settings(BaseSettings):
         "projecting use two cores; roughly doubles one projector's throughput.",
     )
     gap_timeout_s: float = Field(default=10.0, gt=0)
+    mqtt_protocol: Literal["auto", "5", "3.1.1"] = Field(
+        default="auto",
+        description="auto asks for MQTT 5 and falls back to 3.1.1 when the broker refuses it.",
+    )
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     mqtt_receive_maximum: int = Field(default=1000, ge=1, le=65535)
     sse_poll_interval_s: float = Field(default=0.5, gt=0)
@@ -71,6 +76,12 @@ class Settings(BaseSettings):
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
             raise ValueError(f"broker_url {self.broker_url!r} must look like mqtt://host[:port]")
         return self
+
+    @property
+    def mqtt_protocols(self) -> tuple[MQTTProtocolVersion, ...]:
+        """The MQTT versions to try, in order."""
+        v5, v311 = MQTTProtocolVersion.MQTTv5, MQTTProtocolVersion.MQTTv311
+        return {"auto": (v5, v311), "5": (v5,), "3.1.1": (v311,)}[self.mqtt_protocol]
 
     @property
     def broker_host(self) -> str:

@@ -50,7 +50,8 @@ def _run(fn: Callable[[], int | None]) -> None:
 def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     table = Table(title=title, title_justify="left")
     for column in columns:
-        table.add_column(column)
+        # Ids are copied into the next command: never cut them.
+        table.add_column(column, no_wrap=column == "id", min_width=36 if column == "id" else None)
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
     return table

@@ -347,3 +347,25 @@ class BrokerUnderTest:
             secret.write_text(self.device_password or "", encoding="utf-8")
             options.update(username=self.device_username, password_file=secret)
         return options
+
+
+def once_in_seq_order(events: Sequence[Any]) -> list[int]:
+    """The seqs a consumer sees after dropping redeliveries, checked for what QoS 1 allows.
+
+    QoS 1 is at-least-once on each hop: a message whose PUBACK was lost when a connection or the
+    broker went away is delivered again, byte for byte (same envelope id, same seq). Consumers
+    drop such redeliveries by id and (device, seq), as the cloud's projector does. What must
+    never happen is a seq reused by a different event, a lost seq, or a seq out of order.
+    """
+    first_of_id: dict[str, Any] = {}
+    seqs: list[int] = []
+    for event in events:
+        earlier = first_of_id.get(event.id)
+        if earlier is not None:
+            assert earlier == event, f"redelivery of {event.id} differs from the first delivery"
+            continue
+        first_of_id[event.id] = event
+        seqs.append(event.seq)
+    assert len(set(seqs)) == len(seqs), f"a seq was used by two different events: {seqs}"
+    assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"lost or reordered: {seqs}"
+    return seqs

@@ -13,6 +13,7 @@ amqtt 0.12.1 speaks MQTT 3.1.1 only and queues messages only for authenticated c
 import asyncio
 import contextlib
 import copy
+import gc
 import secrets
 import string
 import threading
@@ -207,3 +208,28 @@ class EmbeddedBroker:
             await self._stop_requested.wait()
         finally:
             await broker.shutdown()
+            await _close_leftovers()
+
+
+async def _close_leftovers() -> None:
+    """Cancel the tasks and close the sockets that amqtt's shutdown leaves behind.
+
+    amqtt 0.12 closes only established sessions: a connection still in its CONNECT phase (an
+    MQTT 5 CONNECT, which it never answers, or a client that sent nothing yet) keeps its task
+    and socket, which then warn as unclosed once the loop is gone.
+    """
+    current = asyncio.current_task()
+    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    loop = asyncio.get_running_loop()
+    for obj in gc.get_objects():
+        if (
+            isinstance(obj, asyncio.Transport)
+            and getattr(obj, "_loop", None) is loop
+            and not obj.is_closing()
+        ):
+            obj.close()
+    # Let the transports' close callbacks run while the loop is still alive.
+    await asyncio.sleep(0)

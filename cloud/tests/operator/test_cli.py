@@ -52,8 +52,18 @@ def test_release_create_list_and_deploy_errors(api_url: str) -> None:
     assert "nowhere" in out
     assert "Traceback" not in out
 
+    code, out = cli(api_url, "register", "rpi-7", "--model", "rpi4", "--tag", "lab")
+    assert code == 0, out
     code, out = cli(api_url, "devices")
     assert code == 0
+    assert "rpi-7" in out
+    assert "rpi4" in out
+    code, out = cli(api_url, "register", "bad/id")
+    assert code == 1
+    assert "error: 422" in out
+    code, out = cli(api_url, "command", "no-such-command")
+    assert code == 1
+    assert "404" in out
 
 
 def test_invalid_release_file_names_the_field(api_url: str, tmp_path: Path) -> None:

@@ -107,6 +107,55 @@ def release_list(
     _run(body)
 
 
+def register_device(
+    device_id: Annotated[str, typer.Argument(help="The device's id (its broker user name).")],
+    model: Annotated[
+        str | None, typer.Option("--model", help="System model, matched against releases.")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag (repeat).")] = None,
+    api_url: ApiUrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Register a device (its broker identity lives in the broker's password file)."""
+
+    def body() -> None:
+        with _client(api_url, token) as client:
+            client.post("/devices", {"id": device_id, "system_model": model, "tags": tag or []})
+        console.print(f"device {device_id} registered")
+
+    _run(body)
+
+
+def command(
+    command_id: Annotated[str, typer.Argument(help="Command id, as an action printed it.")],
+    api_url: ApiUrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Show a command's status."""
+
+    def body() -> None:
+        with _client(api_url, token) as client:
+            c = client.get(f"/commands/{command_id}")
+        console.print(
+            _table(
+                f"command {c['id']}",
+                ["action", "device", "deployment", "status", "detail", "updated"],
+                [
+                    [
+                        c["action"],
+                        c["device_id"],
+                        c["deployment_id"],
+                        c["status"],
+                        c["detail"],
+                        c["updated_at"],
+                    ]
+                ],
+            )
+        )
+
+    _run(body)
+
+
 def devices(api_url: ApiUrlOpt = None, token: TokenOpt = None) -> None:
     """List devices with their presence."""
 
@@ -404,6 +453,8 @@ def register(app: typer.Typer) -> None:
     """Add the operator commands to the ``fleetwire`` CLI."""
     app.add_typer(release_app, name="release")
     app.command()(devices)
+    app.command("register")(register_device)
+    app.command()(command)
     app.command()(deployments)
     app.command()(deployment)
     app.command()(deploy)

@@ -167,3 +167,36 @@ def test_lifecycle_events_held_behind_a_gap_move_the_command_when_released(engin
     feed(engine, settings, inventory("d1", S + 6, {dep_id: ["web"]}))
     assert rows(engine, "SELECT count(*) FROM held_event") == [(0,)]
     assert status(sync) == "succeeded"
+
+
+def test_a_message_the_database_refuses_is_dead_lettered_and_projection_goes_on(
+    engine, settings, database_url
+):
+    # A NUL in free text: PostgreSQL refuses it (DataError) whatever the retries; SQLite takes it.
+    feed(engine, settings, birth("d1"), birth("d2"))
+    state = dep_state("d1", S, "x")
+    bad = state.model_copy(
+        update={"data": state.data.model_copy(update={"reason": "disk\x00full"})}
+    )
+    projector = Projector(engine, settings)
+    result = projector.process(
+        [Received(topic_of(e), encode(e)) for e in (bad, dep_state("d2", S, "y"))]
+    )
+    following = projector.process(
+        [Received(topic_of(e), encode(e)) for e in [dep_state("d3", S, "z")]]
+    )
+    assert following.applied == 1
+    deployments = {r[0] for r in rows(engine, "SELECT id FROM deployment")}
+    dead = rows(engine, "SELECT topic, payload, reason FROM dead_letter")
+    if database_url.startswith("sqlite"):
+        assert result.dead == 0
+        assert deployments == {"x", "y", "z"}
+        assert not dead
+    else:
+        assert result.dead == 1
+        assert deployments == {"y", "z"}
+        ((topic, payload, reason),) = dead
+        assert topic == topic_of(bad)
+        assert bad.id in payload
+        assert "cannot be stored" in reason
+        assert "NUL" in reason

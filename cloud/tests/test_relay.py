@@ -4,6 +4,8 @@ import time
 from typing import Any
 
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 from sqlalchemy import text
 
 from cloud.tests.support import (
@@ -124,3 +126,42 @@ def test_expired_commands_are_not_sent(api, engine, mosquitto, database_url):
     finally:
         relay.stop()
     assert _statuses(engine)[cmd] == "expired"
+
+
+def test_a_puback_with_a_failure_reason_code_is_not_a_success(
+    api, engine, broker_settings, mosquitto, caplog
+):
+    # Mosquitto does not send failure PUBACKs (a denied publish is acked with success), so the
+    # real PUBACK's reason code is replaced by 0x87 on its way into the adapter's handler.
+    (rel, _) = seed_catalog(api)
+    register(api, "dev-1")
+    feed(engine, broker_settings, birth("dev-1"))
+    command_id = _deploy(api, rel)
+    relay = Relay(engine, broker_settings)
+    try:
+        relay.client.connect()
+        assert relay.client.is_v5
+        paho = relay.client._client
+        assert paho is not None
+        handler: Any = paho.on_publish
+
+        def refused(client: Any, userdata: Any, mid: int, _reason: Any, props: Any) -> None:
+            if handler is not None:
+                handler(
+                    client, userdata, mid, ReasonCode(PacketTypes.PUBACK, identifier=0x87), props
+                )
+
+        paho.on_publish = refused
+        assert relay.run_once() == 0
+        assert _statuses(engine)[command_id] == "pending"
+        with engine.connect() as conn:
+            (attempts, sent_at) = conn.execute(text("SELECT attempts, sent_at FROM outbox")).one()
+        assert (attempts, sent_at) == (1, None)
+        assert "0x87" in caplog.text
+        assert "Not authorized" in caplog.text
+
+        paho.on_publish = handler  # the broker accepts it now: the retry goes out
+        wait_for(lambda: relay.run_once() == 1, timeout=5)
+        assert _statuses(engine)[command_id] == "sent"
+    finally:
+        relay.stop()

@@ -101,3 +101,38 @@ def test_unknown_credentials_label_is_refused_at_deploy(api, engine, settings):
     )
     assert r.status_code == 422
     assert "missing" in r.json()["detail"]
+
+
+def test_a_command_whose_credential_was_deleted_fails_instead_of_going_out_without_it(
+    api, engine, settings
+):
+    assert api.client.post("/v1/image-credentials", json=CREDS, headers=api.admin).status_code
+    api.client.post("/v1/applications", json={"name": "thermo"}, headers=api.operator)
+    body = spec(
+        containers=[{"name": "web", "image": "registry.example.com/t:1", "credentials": "acme"}]
+    )
+    rel = api.client.post(
+        "/v1/applications/thermo/releases", json=body, headers=api.operator
+    ).json()
+    register(api, "dev-1")
+    feed(engine, settings, birth("dev-1"))
+    r = api.client.post(
+        "/v1/deployments",
+        json={"release_id": rel["id"], "device_ids": ["dev-1"]},
+        headers=api.operator,
+    )
+    assert r.status_code == 202, r.text
+    command_id = r.json()["items"][0]["command_id"]
+    assert api.client.delete("/v1/image-credentials/acme", headers=api.admin).status_code == 204
+
+    # The relay is not connected: a command it tried to publish would fail (BrokerUnavailable)
+    # and be retried; this one is closed before any publish is attempted.
+    relay = Relay(engine, settings)
+    acked, failed = relay.publish(relay.due())
+    assert (acked, failed) == ([], [])
+    command = api.client.get(f"/v1/commands/{command_id}", headers=api.viewer).json()
+    assert command["status"] == "failed"
+    assert command["detail"] == "image credential acme was deleted before the command was sent"
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT sent_at FROM outbox")).scalar() is not None
+    assert relay.due() == []

@@ -38,3 +38,16 @@ class BrokerUnavailable(CloudError):
 
     status = 503
     title = "Broker unavailable"
+
+
+class PublishRejected(BrokerUnavailable):
+    """The broker acknowledged a publish with a failure reason code (MQTT 5 PUBACK >= 0x80).
+
+    The message was not accepted (not authorized, quota exceeded, ...): retry it like a timeout.
+    """
+
+    def __init__(self, reason: object) -> None:
+        code = getattr(reason, "value", None)
+        self.code: int | None = code if isinstance(code, int) else None
+        shown = f"0x{self.code:02X} {reason}" if self.code is not None else str(reason)
+        super().__init__(f"publish rejected by the broker: {shown}")

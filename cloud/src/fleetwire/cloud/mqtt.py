@@ -18,7 +18,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from fleetwire.cloud.errors import BrokerUnavailable
+from fleetwire.cloud.errors import BrokerUnavailable, PublishRejected
 from fleetwire.cloud.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ class MqttClient:
         self._connected = threading.Event()
         self._answered = threading.Event()
         self._reason: ReasonCode | None = None
+        # PUBACK reason code per mid (MQTT 5): paho marks a message published whatever the code.
+        self._puback: dict[int, ReasonCode] = {}
 
     @property
     def connected(self) -> bool:
@@ -118,6 +120,8 @@ class MqttClient:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        self._puback.clear()
         return client
 
     def _on_connect(
@@ -146,6 +150,17 @@ class MqttClient:
             log.warning("mqtt %s disconnected: %s", self.client_id, reason)
         self._connected.clear()
         self._answered.set()
+
+    def _on_publish(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        reason: ReasonCode,
+        _props: Properties | None,
+    ) -> None:
+        # Called before paho marks the message published, so a waiter always finds the code.
+        self._puback[mid] = reason
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         if self.on_message is not None:
@@ -242,7 +257,16 @@ class MqttClient:
     def publish(self, topic: str, payload: bytes, qos: int = 1, timeout: float = 10.0) -> None:
         """Publish and wait for the PUBACK (QoS 1); raises :class:`BrokerUnavailable`."""
         info = self.publish_nowait(topic, payload, qos)
+        self.wait_published(info, timeout)
+
+    def wait_published(self, info: mqtt.MQTTMessageInfo, timeout: float) -> None:
+        """Wait for the PUBACK of ``info``; raises :class:`BrokerUnavailable` on a timeout and
+        :class:`PublishRejected` when the broker answered with a failure reason code (MQTT 5).
+        """
         wait_published(info, timeout)
+        reason = self._puback.pop(info.mid, None)
+        if reason is not None and reason.is_failure:
+            raise PublishRejected(reason)
 
     def ack(self, mid: int, qos: int) -> None:
         """Acknowledge a received message (with ``manual_ack``)."""
@@ -259,7 +283,11 @@ class MqttClient:
 
 
 def wait_published(info: mqtt.MQTTMessageInfo, timeout: float) -> None:
-    """Wait for a publish's acknowledgement; raises :class:`BrokerUnavailable`."""
+    """Wait for a publish's acknowledgement; raises :class:`BrokerUnavailable`.
+
+    This does not see the PUBACK's reason code (paho marks a message published even when the
+    broker refused it): use :meth:`MqttClient.wait_published` for that.
+    """
     try:
         info.wait_for_publish(timeout)
     except (RuntimeError, ValueError) as exc:

@@ -31,7 +31,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import SQLModel, col
 
 from fleetwire.cloud.db.engine import session_scope
@@ -64,6 +64,28 @@ log = logging.getLogger(__name__)
 
 DEAD_LETTER_PAYLOAD_MAX = 4096
 _T = SQLModel.metadata.tables
+
+
+def _transient(error: DBAPIError) -> bool:
+    """True for a database error worth retrying (connection lost, lock, timeout)."""
+    return isinstance(error, OperationalError) or error.connection_invalidated
+
+
+def _text(value: str, limit: int) -> str:
+    # PostgreSQL text cannot hold NUL characters.
+    return value[:limit].replace("\x00", "\ufffd")
+
+
+def _dead_row(item: "Received", reason: str, now: datetime) -> dict[str, Any]:
+    return {
+        "topic": _text(item.topic, 1024),
+        "payload": _text(
+            item.payload[:DEAD_LETTER_PAYLOAD_MAX].decode("utf-8", errors="replace"),
+            DEAD_LETTER_PAYLOAD_MAX,
+        ),
+        "reason": _text(reason, 4096),
+        "received_at": now,
+    }
 
 
 @dataclass(frozen=True)
@@ -297,14 +319,19 @@ class Projector:
     def process(self, batch: Sequence[Received], now: datetime | None = None) -> BatchResult:
         """Project ``batch`` in one transaction (retried; message by message as a last resort)."""
         now = now or utcnow()
+        error: DBAPIError | None = None
         for attempt in range(3):
             try:
                 return self._process(batch, now)
             except DBAPIError as exc:
+                error = exc
                 log.warning("projector batch failed (attempt %d): %s", attempt + 1, exc)
                 time.sleep(0.05 * (attempt + 1))
         if len(batch) == 1:
-            raise RuntimeError("projector cannot store a message")  # DB down: caller retries
+            if error is None or _transient(error):
+                raise RuntimeError("projector cannot store a message")  # DB down: caller retries
+            # The message itself cannot be stored (bad data, constraint): set it aside, go on.
+            return self._dead_letter(batch[0], f"cannot be stored: {error.orig or error}", now)
         total = BatchResult()
         for item in batch:
             r = self.process([item], now)
@@ -315,6 +342,15 @@ class Projector:
             total.devices |= r.devices
         return total
 
+    def _dead_letter(self, item: Received, reason: str, now: datetime) -> BatchResult:
+        """Store ``item`` as a dead letter in its own transaction."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(_T["dead_letter"]), [_dead_row(item, reason, now)])
+        log.error("projector: message on %s dead-lettered: %s", item.topic, reason)
+        self.processed += 1
+        self.batches += 1
+        return BatchResult(dead=1)
+
     def _process(self, batch: Sequence[Received], now: datetime) -> BatchResult:
         result = BatchResult()
         dead: list[dict[str, Any]] = []
@@ -323,16 +359,7 @@ class Projector:
             try:
                 device_id, event = decode_message(self.codec, item.topic, item.payload)
             except Invalid as exc:
-                dead.append(
-                    {
-                        "topic": item.topic[:1024],
-                        "payload": item.payload[:DEAD_LETTER_PAYLOAD_MAX].decode(
-                            "utf-8", errors="replace"
-                        ),
-                        "reason": str(exc)[:4096],
-                        "received_at": now,
-                    }
-                )
+                dead.append(_dead_row(item, str(exc), now))
                 continue
             by_device.setdefault(device_id, []).append((event, item))
         with self.engine.begin() as conn:

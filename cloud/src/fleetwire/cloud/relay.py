@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 from fleetwire.cloud.crypto import SecretBox
 from fleetwire.cloud.db.engine import session_scope
 from fleetwire.cloud.db.tables import Command, ImageCredential, Outbox
-from fleetwire.cloud.errors import BrokerUnavailable, CloudError
-from fleetwire.cloud.mqtt import BrokerAddress, MqttClient, wait_published
+from fleetwire.cloud.errors import BrokerUnavailable, CloudError, PublishRejected
+from fleetwire.cloud.mqtt import BrokerAddress, MqttClient
 from fleetwire.cloud.settings import Settings
 from fleetwire.protocol.codec import DEFAULT_CODEC, Codec, user_properties
 from fleetwire.protocol.commands import RegistryCredential
@@ -42,6 +42,18 @@ class Pending:
     credential_refs: list[str]
     attempts: int
     expires: datetime
+
+
+class CredentialMissing(CloudError):
+    """A command names image credentials that no longer exist: it can never be sent as is."""
+
+    def __init__(self, labels: list[str]) -> None:
+        self.labels = labels
+        names = ", ".join(labels)
+        plural = "s" if len(labels) > 1 else ""
+        super().__init__(
+            f"image credential{plural} {names} was deleted before the command was sent"
+        )
 
 
 def backoff(attempts: int, cap: float) -> float:
@@ -114,6 +126,20 @@ class Relay:
         )
         log.warning("command %s expired before it was sent", row.command_id)
 
+    def _fail(self, pending: Pending, detail: str) -> None:
+        """Close a command that can never be sent: the command fails, the outbox row is done."""
+        now = utcnow()
+        with session_scope(self.engine) as session:
+            session.execute(
+                update(Outbox).where(col(Outbox.id) == pending.outbox_id).values(sent_at=now)
+            )
+            session.execute(
+                update(Command)
+                .where(col(Command.id) == pending.command_id, col(Command.status) == "pending")
+                .values(status="failed", detail=detail, updated_at=now)
+            )
+        log.warning("command %s not sent: %s", pending.command_id, detail)
+
     def message(self, pending: Pending) -> CommandEnvelope:
         """The command to publish, with image-credential secrets filled in."""
         payload = pending.payload
@@ -124,6 +150,9 @@ class Relay:
                         col(ImageCredential.label).in_(pending.credential_refs)
                     )
                 ).all()
+            missing = sorted(set(pending.credential_refs) - {c.label for c in creds})
+            if missing:
+                raise CredentialMissing(missing)
             payload = {
                 **payload,
                 "data": {
@@ -147,6 +176,7 @@ class Relay:
     def publish(self, batch: list[Pending]) -> tuple[list[Pending], list[Pending]]:
         """Publish ``batch``; returns (acknowledged, failed). Nothing is marked here."""
         infos: list[tuple[Pending, mqtt.MQTTMessageInfo | None]] = []
+        closed: set[int] = set()  # rows that can never be sent: neither acked nor failed
         for item in batch:
             try:
                 message = self.message(item)
@@ -155,19 +185,25 @@ class Relay:
                     command_topic(item.device_id), body, user_properties=user_properties(message)
                 )
                 infos.append((item, published))
+            except CredentialMissing as exc:
+                self._fail(item, str(exc))
+                closed.add(item.outbox_id)
             except (ProtocolError, CloudError) as exc:
                 log.warning("command %s not published: %s", item.command_id, exc)
                 infos.append((item, None))
                 if isinstance(exc, BrokerUnavailable):
                     break
-        tried = {p.outbox_id for p, _ in infos}
+        tried = {p.outbox_id for p, _ in infos} | closed
         acked, failed = [], [i for i in batch if i.outbox_id not in tried]
         for item, info in infos:
             if info is None:
                 failed.append(item)
                 continue
             try:
-                wait_published(info, self.settings.relay_publish_timeout_s)
+                self.client.wait_published(info, self.settings.relay_publish_timeout_s)
+            except PublishRejected as exc:
+                log.warning("command %s not sent, will retry: %s", item.command_id, exc)
+                failed.append(item)
             except BrokerUnavailable:
                 failed.append(item)
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ from fleetwire.edge.outbox import Outbox
 from fleetwire.edge.ports import DesiredDeployment, TargetState
 from fleetwire.edge.store import Store
 from fleetwire.protocol.codec import decode, encode
+from fleetwire.protocol.commands import RegistryCredential
 from fleetwire.protocol.envelope import CommandEnvelope
 from fleetwire.protocol.events import (
     CommandAccepted,
@@ -233,7 +235,11 @@ def test_duplicate_while_in_progress_republishes_accepted(tmp_path: Path) -> Non
     h.send(command)
     again = h.send(command).events[0]
     assert isinstance(again, CommandAccepted)
-    assert len(h.executor.submits) == 1
+    assert len(h.store.journal()) == 1, "not executed twice"
+    # The executor is woken again with the credentials (submit is idempotent): after a crash
+    # before the first submit this is the only way the executor gets them back.
+    assert [d for d, _ in h.executor.submits] == ["dep-1", "dep-1"]
+    assert h.executor.submits[1][1][0].password.get_secret_value() == SECRET
     h.store.close()
 
 
@@ -327,3 +333,75 @@ def test_deploy_after_delete_starts_afresh() -> None:
     assert isinstance(decision, DesiredDeployment)
     assert decision.target is TargetState.RUNNING
     assert decision.release.version == "3.0.0"
+
+
+class _Crash(BaseException):
+    """The process dying (not an error the handler may catch)."""
+
+
+class CrashingExecutor(FakeExecutor):
+    """Dies in ``submit``: after the journal row was committed, before the executor woke."""
+
+    def submit(self, deployment_id: str, credentials: Sequence[RegistryCredential] = ()) -> None:
+        raise _Crash
+
+
+def _restarted(h: Harness) -> FakeExecutor:
+    """A fresh executor and handler on the same store, as after an agent restart."""
+    h.executor = FakeExecutor(h.store, h.outbox, auto_succeed=False)
+    h.handler = CommandHandler(
+        device_id=DEVICE, outbox=h.outbox, desired=h.store, executor=h.executor
+    )
+    return h.executor
+
+
+@pytest.mark.parametrize("make", [deploy, upgrade], ids=["deploy", "upgrade"])
+def test_redelivery_after_a_crash_before_submit_hands_over_the_credentials(
+    tmp_path: Path, make
+) -> None:
+    h = Harness(tmp_path, auto_succeed=False)
+    if make is upgrade:
+        h.send(deploy(credentials=False))
+    command = make()
+    h.executor = CrashingExecutor(h.store, h.outbox)
+    h.handler.executor = h.executor
+    with pytest.raises(_Crash):
+        h.send(command)
+    entry = h.store.journal_get(command.id)
+    assert entry is not None
+    assert entry.status is CommandStatus.ACCEPTED
+    before = h.published()
+    journal_before = h.store.journal()
+
+    executor = _restarted(h)
+    again = h.send(command)  # the broker redelivers: it was never acknowledged
+
+    assert again.disposition is Disposition.DUPLICATE
+    assert [d for d, _ in executor.submits] == ["dep-1"]
+    credentials = executor.submits[0][1]
+    assert [c.password.get_secret_value() for c in credentials] == [SECRET]
+    journal = [(e.command_id, e.status) for e in h.store.journal()]
+    assert journal == [(e.command_id, e.status) for e in journal_before], "not journaled again"
+    after = h.published()
+    assert len(after) == len(before) + 1
+    assert isinstance(after[-1], CommandAccepted), "only the recorded outcome is republished"
+    h.store.close()
+
+
+def test_redelivery_of_a_finished_command_does_not_submit(h: Harness) -> None:
+    command = deploy()
+    h.send(command)  # the fake executor succeeds at once
+    executor = _restarted(h)
+    h.send(command)
+    assert executor.submits == []
+
+
+def test_redelivery_of_a_superseded_command_does_not_submit(tmp_path: Path) -> None:
+    h = Harness(tmp_path, auto_succeed=False)
+    first = deploy()
+    h.send(first)
+    h.send(upgrade())  # still in flight, first is no longer the desired state's command
+    executor = _restarted(h)
+    h.send(first)
+    assert executor.submits == []
+    h.store.close()

@@ -266,7 +266,10 @@ class CommandHandler:
     def _handle(self, command: Command, trace: TraceContext) -> Handled:
         entry = self.outbox.store.journal_get(command.id)
         if entry is not None:
-            return self._replay(entry)
+            replayed = self._replay(entry)
+            if entry.status is CommandStatus.ACCEPTED:
+                self._resubmit_credentials(command)
+            return replayed
         if command.is_expired(self.clock()):
             assert command.expires is not None
             return self._reject(
@@ -299,6 +302,32 @@ class CommandHandler:
             failed = self._fail(command, "executor.submit_failed", str(exc))
             return Handled(command.id, Disposition.FAILED, [accepted, failed])
         return Handled(command.id, Disposition.ACCEPTED, [accepted])
+
+    def _resubmit_credentials(self, command: Command) -> None:
+        """Hand a redelivered, still running command's credentials to the executor again.
+
+        Credentials are never persisted, so an agent that crashed between journaling a deploy
+        or upgrade and ``executor.submit`` resumes it from the store without them; the broker
+        redelivers the unacknowledged command, and this is the only chance to supply them.
+        ``submit`` is idempotent; nothing is journaled or executed a second time. Only while
+        the command is still the deployment's desired state: an older command's credentials
+        must not replace those of the command that superseded it.
+        """
+        credentials = getattr(command.data, "credentials", [])
+        deployment_id = deployment_id_of(command)
+        if not credentials or deployment_id is None:
+            return
+        desired = self.desired.get(deployment_id)
+        if desired is None or desired.command_id != command.id:
+            return
+        try:
+            self.executor.submit(deployment_id, credentials)
+        except Exception:
+            log.exception(
+                "executor refused the credentials of redelivered %s",
+                command.id,
+                extra={"device_id": self.device_id, "command_id": command.id},
+            )
 
     def _accepted(self, command: Command) -> CommandAccepted:
         return CommandAccepted(

@@ -16,6 +16,7 @@ import queue
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -30,7 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from fleetwire.edge.backoff import Backoff
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.errors import StoreError
-from fleetwire.edge.store import Store
+from fleetwire.edge.store import OutboxRecord, Store
 from fleetwire.protocol.codec import encode, user_properties
 from fleetwire.protocol.envelope import device_source
 from fleetwire.protocol.events import PresenceBirth, PresenceDeath, PresenceDeathData
@@ -65,8 +66,14 @@ class _Connection:
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
     in_flight: dict[int, int] = field(default_factory=dict)  # mid -> seq
-    early_acks: set[int] = field(default_factory=set)  # PUBACKs seen before publish() returned
+    # PUBACKs seen before publish() returned: mid -> delivered (False: a failure reason code)
+    early_acks: dict[int, bool] = field(default_factory=dict)
     acked: list[int] = field(default_factory=list)  # seqs acknowledged, not yet deleted
+    # Presence (birth, death) publishes: outside the outbox, their PUBACKs acknowledge no seq.
+    presence_mids: set[int] = field(default_factory=set)
+    refused: list[int] = field(default_factory=list)  # seqs the broker refused, to retry
+    retry_at: float = 0.0  # time.monotonic() before which refused seqs are not retried
+    refusal_backoff: Backoff = field(default_factory=Backoff)
     last_sent: int = 0
 
 
@@ -185,7 +192,11 @@ class MqttSession:
             reconnect_on_failure=False,
             manual_ack=True,
         )
-        conn = _Connection(client=client, protocol=protocol)
+        conn = _Connection(
+            client=client,
+            protocol=protocol,
+            refusal_backoff=Backoff(self.config.backoff_initial_s, self.config.backoff_max_s),
+        )
         client.max_inflight_messages_set(self.config.max_inflight)
         client.connect_timeout = self.config.connect_timeout_s
         if self.config.username is not None:
@@ -288,28 +299,58 @@ class MqttSession:
 
     def _on_publish(self, conn: _Connection, mid: int, reason: ReasonCode) -> None:
         # Called by paho with its own lock held: only short work under our lock here.
-        if reason.is_failure:
-            log.warning("broker refused a publish: %s", reason, extra=self._extra)
+        # paho reports a publish as done whatever the reason code; a failure (MQTT 5 PUBACK
+        # >= 0x80: not authorized, quota exceeded, ...) means the broker did not take it.
+        delivered = not reason.is_failure
         with conn.lock:
-            seq = conn.in_flight.pop(mid, None)
-            if seq is None:
-                conn.early_acks.add(mid)
+            presence = mid in conn.presence_mids
+            if presence:
+                conn.presence_mids.discard(mid)
+                seq = None
             else:
-                conn.acked.append(seq)
+                seq = conn.in_flight.pop(mid, None)
+                if seq is None:
+                    conn.early_acks[mid] = delivered
+                elif delivered:
+                    conn.acked.append(seq)
+                else:
+                    self._refuse(conn, seq)
+        if not delivered and presence:
+            log.warning("broker refused a presence publish: %s", reason, extra=self._extra)
+        elif not delivered:
+            log.warning(
+                "broker refused a publish (%s): %s; kept in the outbox, retried later",
+                f"seq {seq}" if seq is not None else f"mid {mid}",
+                reason,
+                extra=self._extra,
+            )
         self._wake.set()
+
+    @staticmethod
+    def _refuse(conn: _Connection, seq: int) -> None:
+        """Keep a refused event in the outbox and retry it after a backoff (``conn.lock`` held)."""
+        conn.refused.append(seq)
+        conn.retry_at = time.monotonic() + conn.refusal_backoff.next_delay()
+
+    def _publish_presence(self, conn: _Connection, info: mqtt.MQTTMessageInfo) -> None:
+        """Remember a presence publish's mid so that its PUBACK acknowledges no event."""
+        with conn.lock:
+            if conn.early_acks.pop(info.mid, None) is None:
+                conn.presence_mids.add(info.mid)
 
     # --- serving ---
     def _serve(self, conn: _Connection, stop: threading.Event) -> None:
         client = conn.client
         client.subscribe(command_topic(self.device_id), qos=QOS)
         birth = self.birth()
-        client.publish(
+        info = client.publish(
             presence_topic(self.device_id),
             encode(birth),
             qos=QOS,
             retain=True,
             properties=self._properties(user_properties(birth), conn),
         )
+        self._publish_presence(conn, info)
         self._conn = conn
         self.connected.set()
         while not stop.is_set() and not conn.closed.is_set():
@@ -322,30 +363,53 @@ class MqttSession:
         with conn.lock:
             acked, conn.acked = conn.acked, []
             room = self.config.max_inflight - len(conn.in_flight)
+            retry: list[int] = []
+            if conn.refused and time.monotonic() >= conn.retry_at:
+                retry, conn.refused = conn.refused, []
         if acked:
             try:
                 self.store.ack_many(acked)
             except StoreError:
                 log.exception("could not delete acknowledged events", extra=self._extra)
+        for n, seq in enumerate(retry):
+            if room <= 0 or not self._retry(conn, seq):
+                with conn.lock:  # not sent now: the next pump after the backoff tries again
+                    conn.refused.extend(retry[n:])
+                return
+            room -= 1
         if room <= 0:
             return
         for record in self.store.pending(conn.last_sent, room):
-            info = conn.client.publish(
-                event_topic(self.device_id, record.category),
-                record.payload,
-                qos=QOS,
-                properties=self._properties(_user_properties(record.payload), conn),
-            )
-            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            if not self._publish(conn, record):
                 return
-            with conn.lock:
-                if info.mid in conn.early_acks:
-                    conn.early_acks.discard(info.mid)
-                    conn.acked.append(record.seq)
-                    self._wake.set()
-                else:
-                    conn.in_flight[info.mid] = record.seq
             conn.last_sent = record.seq
+
+    def _retry(self, conn: _Connection, seq: int) -> bool:
+        """Publish a refused event again; False when it could not be handed to paho."""
+        records = self.store.pending(seq - 1, 1)
+        if not records or records[0].seq != seq:
+            return True  # gone (compacted): nothing to retry
+        return self._publish(conn, records[0])
+
+    def _publish(self, conn: _Connection, record: OutboxRecord) -> bool:
+        info = conn.client.publish(
+            event_topic(self.device_id, record.category),
+            record.payload,
+            qos=QOS,
+            properties=self._properties(_user_properties(record.payload), conn),
+        )
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return False
+        with conn.lock:
+            delivered = conn.early_acks.pop(info.mid, None)
+            if delivered is None:
+                conn.in_flight[info.mid] = record.seq
+            elif delivered:
+                conn.acked.append(record.seq)
+                self._wake.set()
+            else:
+                self._refuse(conn, record.seq)
+        return True
 
     @staticmethod
     def _properties(props: list[tuple[str, str]], conn: _Connection) -> Properties | None:
@@ -367,6 +431,7 @@ class MqttSession:
             info = client.publish(
                 presence_topic(self.device_id), encode(death), qos=QOS, retain=True
             )
+            self._publish_presence(conn, info)
             info.wait_for_publish(_SHUTDOWN_WAIT_S)
             self._pump(conn)  # store the acks that arrived meanwhile
         self._drop(conn)

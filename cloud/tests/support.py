@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,6 +33,7 @@ from fleetwire.protocol.events import (
 from fleetwire.protocol.registry import COMMAND_TYPES
 from fleetwire.protocol.topics import command_topic, event_topic, presence_topic
 from tests.fixtures.mqtt import MQTT5, ProbeClient
+from tests.fixtures.waiting import wait_until
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
 T = TypeVar("T")
@@ -227,14 +227,7 @@ def topic_of(event: EventEnvelope) -> str:
 
 def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
     """Poll ``predicate`` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
+    return wait_until(predicate, timeout, interval=interval)
 
 
 class ScriptedDevice:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -51,6 +50,7 @@ from fleetwire.protocol.events import (
 from fleetwire.protocol.release import ContainerSpec, ReleaseSpec
 from fleetwire.protocol.topics import EVENTS
 from tests.fixtures.mqtt import MQTT5, MQTT311, ProbeClient
+from tests.fixtures.waiting import wait_until
 
 DEVICE = "device-a"
 SECRET = "s3cr3t-registry-pa55word"
@@ -232,17 +232,6 @@ def _drain(client: Any, out: list[DeviceEvent]) -> int:
         event = decode(bytes(msg.payload))
         assert isinstance(event, DeviceEvent), msg.topic
         out.append(event)
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    """Poll ``predicate`` until true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    msg = f"timed out after {timeout} s waiting for {what or predicate}"
-    raise AssertionError(msg)
 
 
 class RunningAgent:

@@ -17,7 +17,6 @@ from edge.tests.agent_support import (
     collect_events,
     deploy,
     once_in_seq_order,
-    wait_until,
 )
 from fleetwire.edge.logs import configure_logging
 from fleetwire.edge.outbox import Outbox
@@ -35,6 +34,7 @@ from fleetwire.protocol.events import (
 from fleetwire.protocol.registry import COMMAND_TYPES
 from fleetwire.protocol.topics import command_topic, presence_topic
 from tests.fixtures.mqtt import ProbeClient
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,6 @@ from edge.tests.agent_support import (
     BrokerUnderTest,
     RunningAgent,
     once_in_seq_order,
-    wait_until,
 )
 from edge.tests.e2e_support import (
     CONTAINERS,
@@ -62,6 +61,7 @@ from fleetwire.protocol.events import (
     DeploymentStateChanged,
 )
 from fleetwire.protocol.release import ContainerSpec, ReleaseSpec
+from tests.fixtures.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(90)]
 

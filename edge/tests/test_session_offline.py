@@ -6,9 +6,10 @@ import io
 import logging
 from pathlib import Path
 
-from edge.tests.agent_support import RunningAgent, agent_config, wait_until
+from edge.tests.agent_support import RunningAgent, agent_config
 from fleetwire.edge.logs import configure_logging
 from tests.fixtures.net import free_port
+from tests.fixtures.waiting import wait_until
 
 
 def test_unreachable_broker_is_retried_with_a_plain_log_line(tmp_path: Path) -> None:

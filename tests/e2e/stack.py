@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,9 @@ from pydantic import SecretStr
 
 from fleetwire.cloud.serve import CloudServices
 from fleetwire.cloud.settings import Settings
+from tests.fixtures.waiting import wait_until
+
+__all__ = ["AGENT", "BrokerAccess", "Stack", "wait_until"]
 
 AGENT = Path(sys.executable).with_name("fleetwire-edge")
 
@@ -26,20 +27,6 @@ class BrokerAccess:
     url: str
     cloud: tuple[str, str] | None
     device: tuple[str, str] | None
-
-
-def wait_until(
-    probe: Callable[[], Any], *, timeout: float, interval: float = 0.25, what: str = ""
-) -> Any:
-    """Call ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or probe}: last={last!r}")
 
 
 @dataclass

@@ -263,7 +263,7 @@ class MqttClient:
         """Wait for the PUBACK of ``info``; raises :class:`BrokerUnavailable` on a timeout and
         :class:`PublishRejected` when the broker answered with a failure reason code (MQTT 5).
         """
-        wait_published(info, timeout)
+        _wait_for_puback(info, timeout)
         reason = self._puback.pop(info.mid, None)
         if reason is not None and reason.is_failure:
             raise PublishRejected(reason)
@@ -282,12 +282,8 @@ class MqttClient:
             client.loop_stop()
 
 
-def wait_published(info: mqtt.MQTTMessageInfo, timeout: float) -> None:
-    """Wait for a publish's acknowledgement; raises :class:`BrokerUnavailable`.
-
-    This does not see the PUBACK's reason code (paho marks a message published even when the
-    broker refused it): use :meth:`MqttClient.wait_published` for that.
-    """
+def _wait_for_puback(info: mqtt.MQTTMessageInfo, timeout: float) -> None:
+    # Any PUBACK, whatever its reason code: MqttClient.wait_published checks the code after.
     try:
         info.wait_for_publish(timeout)
     except (RuntimeError, ValueError) as exc:

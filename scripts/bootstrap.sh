@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install and start what Fleetwire's tests need on Debian bookworm (CI and fresh machines):
 # Docker Engine, Mosquitto (binary only: tests start their own brokers on free ports),
-# PostgreSQL 15 with a password for TCP logins, busybox-static (test images) and uv.
+# PostgreSQL 15 with a password for TCP logins, busybox-static (test images), uv, and the fault
+# tools the tests and the busy-machine check use (stress-ng, faketime).
 #
 # Idempotent and quiet: prints one line per thing it installs, starts or changes, nothing when
 # everything is already there. Runs as root (CI is root); needs no stdin.
@@ -19,7 +20,8 @@ PG_PORT="${FLEETWIRE_TEST_PG_PORT:-5432}"
 PG_PASSWORD="${FLEETWIRE_TEST_PG_PASSWORD:-fleetwire}"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/dockerd.log}"
 WAIT_SECONDS=30
-APT_PACKAGES=(docker.io mosquitto mosquitto-clients postgresql busybox-static debootstrap docker-compose)
+APT_PACKAGES=(docker.io mosquitto mosquitto-clients postgresql busybox-static debootstrap docker-compose
+    stress-ng faketime)
 
 export DEBIAN_FRONTEND=noninteractive
 

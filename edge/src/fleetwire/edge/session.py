@@ -31,6 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from fleetwire.edge.backoff import Backoff
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.errors import StoreError
+from fleetwire.edge.puback_ledger import AckedPublish, PubackLedger
 from fleetwire.edge.store import OutboxRecord, Store
 from fleetwire.protocol.codec import encode, user_properties
 from fleetwire.protocol.envelope import device_source
@@ -46,8 +47,8 @@ _SHUTDOWN_WAIT_S: Final = 5.0
 _IDLE_WAIT_S: Final = 1.0
 
 
-class Protocol(StrEnum):
-    """The MQTT version of a connection."""
+class MqttVersion(StrEnum):
+    """The MQTT protocol version of a connection."""
 
     MQTT5 = "5"
     MQTT311 = "3.1.1"
@@ -58,23 +59,15 @@ class _Connection:
     """State of one paho client (one TCP connection); callbacks only touch their own."""
 
     client: mqtt.Client
-    protocol: Protocol
+    protocol: MqttVersion
+    ledger: PubackLedger  # guarded by ``lock``: the network thread and the pump both use it
     connack: threading.Event = field(default_factory=threading.Event)
     closed: threading.Event = field(default_factory=threading.Event)
     reason: ReasonCode | None = None
     session_present: bool = False
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    in_flight: dict[int, int] = field(default_factory=dict)  # mid -> seq
-    # PUBACKs seen before publish() returned: mid -> delivered (False: a failure reason code)
-    early_acks: dict[int, bool] = field(default_factory=dict)
-    acked: list[int] = field(default_factory=list)  # seqs acknowledged, not yet deleted
-    # Presence (birth, death) publishes: outside the outbox, their PUBACKs acknowledge no seq.
-    presence_mids: set[int] = field(default_factory=set)
-    refused: list[int] = field(default_factory=list)  # seqs the broker refused, to retry
-    retry_at: float = 0.0  # time.monotonic() before which refused seqs are not retried
-    refusal_backoff: Backoff = field(default_factory=Backoff)
-    last_sent: int = 0
+    last_sent: int = 0  # the outbox cursor: highest seq published in order (the pump's only)
 
 
 class _ConnectFailed(Exception):
@@ -102,7 +95,7 @@ class MqttSession:
         self.backoff = backoff or Backoff(config.backoff_initial_s, config.backoff_max_s)
         self.device_id = config.device_id
         self.connected = threading.Event()
-        self.protocol: Protocol | None = None
+        self.protocol: MqttVersion | None = None
         self._extra = {"device_id": self.device_id}
         self._wake = threading.Event()
         self._conn: _Connection | None = None
@@ -122,13 +115,13 @@ class MqttSession:
         worker.start()
         try:
             while not stop.is_set():
-                protocol = Protocol.MQTT311 if self._fallen_back else Protocol.MQTT5
+                protocol = MqttVersion.MQTT311 if self._fallen_back else MqttVersion.MQTT5
                 try:
                     conn = self._connect(protocol)
                 except _ConnectFailed as exc:
                     if (
                         exc.protocol_problem
-                        and protocol is Protocol.MQTT5
+                        and protocol is MqttVersion.MQTT5
                         and self.config.protocol == "auto"
                     ):
                         log.info(
@@ -140,7 +133,7 @@ class MqttSession:
                         continue
                     if (
                         exc.protocol_problem
-                        and protocol is Protocol.MQTT311
+                        and protocol is MqttVersion.MQTT311
                         and self.config.protocol == "auto"
                     ):
                         # 3.1.1 got no answer either: the broker was not refusing MQTT 5 but
@@ -182,8 +175,8 @@ class MqttSession:
             sock.shutdown(socket.SHUT_RDWR)
 
     # --- connecting ---
-    def _new_client(self, protocol: Protocol) -> _Connection:
-        v5 = protocol is Protocol.MQTT5
+    def _new_client(self, protocol: MqttVersion) -> _Connection:
+        v5 = protocol is MqttVersion.MQTT5
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.device_id,
@@ -192,11 +185,11 @@ class MqttSession:
             reconnect_on_failure=False,
             manual_ack=True,
         )
-        conn = _Connection(
-            client=client,
-            protocol=protocol,
-            refusal_backoff=Backoff(self.config.backoff_initial_s, self.config.backoff_max_s),
+        ledger = PubackLedger(
+            self.config.max_inflight,
+            Backoff(self.config.backoff_initial_s, self.config.backoff_max_s),
         )
+        conn = _Connection(client=client, protocol=protocol, ledger=ledger)
         client.max_inflight_messages_set(self.config.max_inflight)
         client.connect_timeout = self.config.connect_timeout_s
         if self.config.username is not None:
@@ -222,14 +215,14 @@ class MqttSession:
             context.load_cert_chain(str(self.config.cert_file), str(self.config.key_file))
         return context
 
-    def _connect(self, protocol: Protocol) -> _Connection:
+    def _connect(self, protocol: MqttVersion) -> _Connection:
         conn = self._new_client(protocol)
         address = self.config.address
         properties: Properties | None = None
-        if protocol is Protocol.MQTT5:
+        if protocol is MqttVersion.MQTT5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = self.config.session_expiry_s
-        v5 = protocol is Protocol.MQTT5
+        v5 = protocol is MqttVersion.MQTT5
         try:
             conn.client.connect(
                 address.host,
@@ -303,40 +296,22 @@ class MqttSession:
         # >= 0x80: not authorized, quota exceeded, ...) means the broker did not take it.
         delivered = not reason.is_failure
         with conn.lock:
-            presence = mid in conn.presence_mids
-            if presence:
-                conn.presence_mids.discard(mid)
-                seq = None
-            else:
-                seq = conn.in_flight.pop(mid, None)
-                if seq is None:
-                    conn.early_acks[mid] = delivered
-                elif delivered:
-                    conn.acked.append(seq)
-                else:
-                    self._refuse(conn, seq)
-        if not delivered and presence:
+            outcome = conn.ledger.puback(mid, delivered=delivered, now=time.monotonic())
+        if not delivered and outcome.publish is AckedPublish.PRESENCE:
             log.warning("broker refused a presence publish: %s", reason, extra=self._extra)
         elif not delivered:
             log.warning(
                 "broker refused a publish (%s): %s; kept in the outbox, retried later",
-                f"seq {seq}" if seq is not None else f"mid {mid}",
+                f"seq {outcome.seq}" if outcome.seq is not None else f"mid {mid}",
                 reason,
                 extra=self._extra,
             )
         self._wake.set()
 
-    @staticmethod
-    def _refuse(conn: _Connection, seq: int) -> None:
-        """Keep a refused event in the outbox and retry it after a backoff (``conn.lock`` held)."""
-        conn.refused.append(seq)
-        conn.retry_at = time.monotonic() + conn.refusal_backoff.next_delay()
-
     def _publish_presence(self, conn: _Connection, info: mqtt.MQTTMessageInfo) -> None:
         """Remember a presence publish's mid so that its PUBACK acknowledges no event."""
         with conn.lock:
-            if conn.early_acks.pop(info.mid, None) is None:
-                conn.presence_mids.add(info.mid)
+            conn.ledger.presence_published(info.mid)
 
     # --- serving ---
     def _serve(self, conn: _Connection, stop: threading.Event) -> None:
@@ -361,20 +336,17 @@ class MqttSession:
     def _pump(self, conn: _Connection) -> None:
         """Delete acknowledged events, then publish more, up to the in-flight window."""
         with conn.lock:
-            acked, conn.acked = conn.acked, []
-            room = self.config.max_inflight - len(conn.in_flight)
-            retry: list[int] = []
-            if conn.refused and time.monotonic() >= conn.retry_at:
-                retry, conn.refused = conn.refused, []
-        if acked:
+            work = conn.ledger.take(time.monotonic())
+        if work.acked:
             try:
-                self.store.ack_many(acked)
+                self.store.ack_many(work.acked)
             except StoreError:
                 log.exception("could not delete acknowledged events", extra=self._extra)
-        for n, seq in enumerate(retry):
+        room = work.room
+        for n, seq in enumerate(work.retry):
             if room <= 0 or not self._retry(conn, seq):
-                with conn.lock:  # not sent now: the next pump after the backoff tries again
-                    conn.refused.extend(retry[n:])
+                with conn.lock:  # not sent now: due again on the next pump
+                    conn.ledger.requeue(work.retry[n:])
                 return
             room -= 1
         if room <= 0:
@@ -401,19 +373,14 @@ class MqttSession:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return False
         with conn.lock:
-            delivered = conn.early_acks.pop(info.mid, None)
-            if delivered is None:
-                conn.in_flight[info.mid] = record.seq
-            elif delivered:
-                conn.acked.append(record.seq)
-                self._wake.set()
-            else:
-                self._refuse(conn, record.seq)
+            acked = conn.ledger.event_published(info.mid, record.seq, time.monotonic())
+        if acked:
+            self._wake.set()
         return True
 
     @staticmethod
     def _properties(props: list[tuple[str, str]], conn: _Connection) -> Properties | None:
-        if conn.protocol is not Protocol.MQTT5:
+        if conn.protocol is not MqttVersion.MQTT5:
             return None
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         properties.UserProperty = props

@@ -7,7 +7,20 @@ connection: the SQLite outbox is the only queue, replayed from its oldest row on
 Threads: :meth:`MqttSession.run` (the caller's thread) connects, publishes birth and pumps the
 outbox; one paho network thread per connection; one command worker that hands each command to
 the handler and only then acknowledges it (paho's manual ack), so a command the agent crashed on
-is delivered again and answered from the journal.
+is delivered again and answered from the journal. Which PUBACK deletes which outbox event is the
+pure :class:`~fleetwire.edge.puback_ledger.PubackLedger`, one per connection; this module does
+the paho I/O around it.
+
+Not shared with the cloud's ``fleetwire.cloud.mqtt`` adapter, on purpose. Edge and cloud never
+depend on each other and ``protocol`` does no I/O, so one helper would need a package of its own,
+for the few lines the two have alike (MQTT 5 CONNECT properties, ``clean_start``, user properties
+only on MQTT 5, paho's ``ReasonCode.is_failure`` on a PUBACK). Their policies differ: the agent
+falls back to 3.1.1 only when the broker refuses MQTT 5 or does not answer it (amqtt 0.12) and
+stays there, never waits on a publish (a window over the outbox, refused events retried after a
+backoff), acknowledges commands only once handled and sets a will; the cloud's client falls back
+on any refusal but an authentication one, at each ``connect()``, and waits for each PUBACK,
+raising on a refusal. What both must agree on (topics, envelope, the user properties mirroring
+it) is shared in ``fleetwire.protocol``.
 """
 
 import json

@@ -20,7 +20,7 @@ from edge.tests.agent_support import (
 )
 from fleetwire.edge.logs import configure_logging
 from fleetwire.edge.outbox import Outbox
-from fleetwire.edge.session import Protocol
+from fleetwire.edge.session import MqttVersion
 from fleetwire.edge.store import Store
 from fleetwire.protocol.codec import decode, encode
 from fleetwire.protocol.envelope import device_source
@@ -52,7 +52,7 @@ def test_birth_retained_protocol_fallback_and_clean_death(
 ) -> None:
     agent = start_agent(protocol="auto")  # the others skip amqtt's MQTT 5 attempt
     agent.wait_connected()
-    expected = Protocol.MQTT5 if broker.kind == "mosquitto" else Protocol.MQTT311
+    expected = MqttVersion.MQTT5 if broker.kind == "mosquitto" else MqttVersion.MQTT311
     assert agent.agent.session.protocol is expected
     with broker.client() as cloud:
         cloud.subscribe(presence_topic(DEVICE))

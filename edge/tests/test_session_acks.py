@@ -17,7 +17,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.tests.agent_support import DEVICE, FakeExecutor, agent_config
 from fleetwire.edge.outbox import Outbox
-from fleetwire.edge.session import MqttSession, Protocol, _Connection
+from fleetwire.edge.puback_ledger import PubackLedger
+from fleetwire.edge.session import MqttSession, MqttVersion, _Connection
 from fleetwire.edge.store import Store
 from fleetwire.protocol.envelope import device_source
 from fleetwire.protocol.events import PresenceBirth, PresenceBirthData
@@ -87,7 +88,11 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     config = agent_config(tmp_path, "mqtt://127.0.0.1:1883", backoff_initial_s=0.01)
     session = MqttSession(config, store, birth=_birth, on_command=lambda _: None)
     client = FakeClient(iter(range(1, 1_000_000)))
-    conn = _Connection(client=client, protocol=Protocol.MQTT5)  # type: ignore[arg-type]
+    conn = _Connection(
+        client=client,  # type: ignore[arg-type]
+        protocol=MqttVersion.MQTT5,
+        ledger=PubackLedger(config.max_inflight),
+    )
     executor = FakeExecutor(store, Outbox(store, DEVICE))
     yield Rig(session, conn, client, store, executor)
     store.close()
@@ -108,7 +113,7 @@ def test_a_refused_puback_keeps_the_event_and_retries_it_after_a_backoff(
     assert str(reason) in caplog.text
     assert "seq 1" in caplog.text
 
-    rig.conn.retry_at = 0.0  # the backoff has passed
+    rig.conn.ledger.retry_at = 0.0  # the backoff has passed
     rig.session._pump(rig.conn)
     [_, (_, again, retry_mid)] = rig.event_publishes()
     assert again == payload, "the same event (same id, same seq) is published again"
@@ -121,7 +126,7 @@ def test_a_refused_event_is_not_retried_before_its_backoff(rig: Rig) -> None:
     rig.executor.emit_container(1)
     rig.session._pump(rig.conn)
     rig.puback(rig.event_publishes()[0][2], NOT_AUTHORIZED)
-    rig.conn.retry_at = float("inf")
+    rig.conn.ledger.retry_at = float("inf")
     for _ in range(5):
         rig.session._pump(rig.conn)
     assert len(rig.event_publishes()) == 1, "no spinning on a refusal"
@@ -134,8 +139,8 @@ def test_a_refusal_before_publish_returns_keeps_the_event(rig: Rig) -> None:
     rig.session._pump(rig.conn)
     rig.session._pump(rig.conn)
     assert rig.store.outbox_size() == 1
-    assert rig.conn.refused == [1]
-    assert not rig.conn.early_acks
+    assert rig.conn.ledger.refused == [1]
+    assert not rig.conn.ledger.unclaimed
 
 
 @pytest.mark.parametrize("early", [False, True], ids=["puback-after", "puback-before-return"])
@@ -154,7 +159,7 @@ def test_the_birth_puback_never_acknowledges_an_event_reusing_its_mid(
         rig.client.during_publish = None
     else:
         rig.puback(7)  # the birth's PUBACK
-    assert not rig.conn.early_acks
+    assert not rig.conn.ledger.unclaimed
 
     rig.executor.emit_container(1)
     rig.session._pump(rig.conn)

@@ -3,6 +3,15 @@
 The adapter does not reconnect by itself: the relay and the projector notice ``connected`` is
 false and call :meth:`MqttClient.connect` again with their own backoff, and re-subscribe when the
 broker did not keep their session.
+
+The edge agent has its own MQTT code (``fleetwire.edge.session``), on purpose: edge and cloud
+never depend on each other, ``protocol`` does no I/O, and the lines the two have alike (MQTT 5
+CONNECT properties, user properties only on MQTT 5, ``ReasonCode.is_failure``) are too few for a
+package of their own. The policies differ: here a fallback to 3.1.1 on any refusal but an
+authentication one, tried at every :meth:`MqttClient.connect`, and a wait for each PUBACK that
+raises :class:`PublishRejected` on a failure reason code; the agent keeps a window over its
+outbox, never waits on a publish and retries refused events itself. The wire contract both obey
+(topics, envelope, its user-property mirror) lives in ``fleetwire.protocol``.
 """
 
 import logging

@@ -20,8 +20,12 @@ ENV_PREFIX: Final = "FLEETWIRE_EDGE_"
 DEFAULT_SESSION_EXPIRY_S: Final = 7 * 24 * 3600
 
 
-class BrokerAddress(BaseModel):
-    """Where the broker is: host, port and whether to use TLS."""
+class BrokerEndpoint(BaseModel):
+    """Where the broker is, parsed from the ``broker`` URL: host, port and whether to use TLS.
+
+    Only the endpoint: the credentials and TLS files are fields of :class:`AgentConfig`.
+    (Not the cloud's ``fleetwire.cloud.mqtt.BrokerAddress``, which carries credentials too.)
+    """
 
     model_config = ConfigDict(frozen=True)
     host: str
@@ -29,7 +33,7 @@ class BrokerAddress(BaseModel):
     tls: bool
 
 
-def parse_broker_url(url: str) -> BrokerAddress:
+def parse_broker_url(url: str) -> BrokerEndpoint:
     """Parse ``mqtt://host[:port]`` (1883) or ``mqtts://host[:port]`` (8883)."""
     parts = urlsplit(url)
     if parts.scheme not in ("mqtt", "mqtts"):
@@ -44,7 +48,7 @@ def parse_broker_url(url: str) -> BrokerAddress:
     except ValueError as exc:
         msg = f"broker URL {url!r} has an invalid port"
         raise ValueError(msg) from exc
-    return BrokerAddress(host=parts.hostname, port=port, tls=tls)
+    return BrokerEndpoint(host=parts.hostname, port=port, tls=tls)
 
 
 class AgentConfig(BaseModel):
@@ -86,7 +90,7 @@ class AgentConfig(BaseModel):
         return self
 
     @property
-    def address(self) -> BrokerAddress:
+    def address(self) -> BrokerEndpoint:
         """The parsed broker URL."""
         return parse_broker_url(self.broker)
 

@@ -7,7 +7,20 @@ connection: the SQLite outbox is the only queue, replayed from its oldest row on
 Threads: :meth:`MqttSession.run` (the caller's thread) connects, publishes birth and pumps the
 outbox; one paho network thread per connection; one command worker that hands each command to
 the handler and only then acknowledges it (paho's manual ack), so a command the agent crashed on
-is delivered again and answered from the journal.
+is delivered again and answered from the journal. Which PUBACK deletes which outbox event is the
+pure :class:`~fleetwire.edge.puback_ledger.PubackLedger`, one per connection; this module does
+the paho I/O around it.
+
+Not shared with the cloud's ``fleetwire.cloud.mqtt`` adapter, on purpose. Edge and cloud never
+depend on each other and ``protocol`` does no I/O, so one helper would need a package of its own,
+for the few lines the two have alike (MQTT 5 CONNECT properties, ``clean_start``, user properties
+only on MQTT 5, paho's ``ReasonCode.is_failure`` on a PUBACK). Their policies differ: the agent
+falls back to 3.1.1 only when the broker refuses MQTT 5 or does not answer it (amqtt 0.12) and
+stays there, never waits on a publish (a window over the outbox, refused events retried after a
+backoff), acknowledges commands only once handled and sets a will; the cloud's client falls back
+on any refusal but an authentication one, at each ``connect()``, and waits for each PUBACK,
+raising on a refusal. What both must agree on (topics, envelope, the user properties mirroring
+it) is shared in ``fleetwire.protocol``.
 """
 
 import json
@@ -31,6 +44,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from fleetwire.edge.backoff import Backoff
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.errors import StoreError
+from fleetwire.edge.puback_ledger import AckedPublish, PubackLedger
 from fleetwire.edge.store import OutboxRecord, Store
 from fleetwire.protocol.codec import encode, user_properties
 from fleetwire.protocol.envelope import device_source
@@ -46,8 +60,8 @@ _SHUTDOWN_WAIT_S: Final = 5.0
 _IDLE_WAIT_S: Final = 1.0
 
 
-class Protocol(StrEnum):
-    """The MQTT version of a connection."""
+class MqttVersion(StrEnum):
+    """The MQTT protocol version of a connection."""
 
     MQTT5 = "5"
     MQTT311 = "3.1.1"
@@ -58,23 +72,15 @@ class _Connection:
     """State of one paho client (one TCP connection); callbacks only touch their own."""
 
     client: mqtt.Client
-    protocol: Protocol
+    protocol: MqttVersion
+    ledger: PubackLedger  # guarded by ``lock``: the network thread and the pump both use it
     connack: threading.Event = field(default_factory=threading.Event)
     closed: threading.Event = field(default_factory=threading.Event)
     reason: ReasonCode | None = None
     session_present: bool = False
     thread: threading.Thread | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
-    in_flight: dict[int, int] = field(default_factory=dict)  # mid -> seq
-    # PUBACKs seen before publish() returned: mid -> delivered (False: a failure reason code)
-    early_acks: dict[int, bool] = field(default_factory=dict)
-    acked: list[int] = field(default_factory=list)  # seqs acknowledged, not yet deleted
-    # Presence (birth, death) publishes: outside the outbox, their PUBACKs acknowledge no seq.
-    presence_mids: set[int] = field(default_factory=set)
-    refused: list[int] = field(default_factory=list)  # seqs the broker refused, to retry
-    retry_at: float = 0.0  # time.monotonic() before which refused seqs are not retried
-    refusal_backoff: Backoff = field(default_factory=Backoff)
-    last_sent: int = 0
+    last_sent: int = 0  # the outbox cursor: highest seq published in order (the pump's only)
 
 
 class _ConnectFailed(Exception):
@@ -102,7 +108,7 @@ class MqttSession:
         self.backoff = backoff or Backoff(config.backoff_initial_s, config.backoff_max_s)
         self.device_id = config.device_id
         self.connected = threading.Event()
-        self.protocol: Protocol | None = None
+        self.protocol: MqttVersion | None = None
         self._extra = {"device_id": self.device_id}
         self._wake = threading.Event()
         self._conn: _Connection | None = None
@@ -122,13 +128,13 @@ class MqttSession:
         worker.start()
         try:
             while not stop.is_set():
-                protocol = Protocol.MQTT311 if self._fallen_back else Protocol.MQTT5
+                protocol = MqttVersion.MQTT311 if self._fallen_back else MqttVersion.MQTT5
                 try:
                     conn = self._connect(protocol)
                 except _ConnectFailed as exc:
                     if (
                         exc.protocol_problem
-                        and protocol is Protocol.MQTT5
+                        and protocol is MqttVersion.MQTT5
                         and self.config.protocol == "auto"
                     ):
                         log.info(
@@ -140,7 +146,7 @@ class MqttSession:
                         continue
                     if (
                         exc.protocol_problem
-                        and protocol is Protocol.MQTT311
+                        and protocol is MqttVersion.MQTT311
                         and self.config.protocol == "auto"
                     ):
                         # 3.1.1 got no answer either: the broker was not refusing MQTT 5 but
@@ -182,8 +188,8 @@ class MqttSession:
             sock.shutdown(socket.SHUT_RDWR)
 
     # --- connecting ---
-    def _new_client(self, protocol: Protocol) -> _Connection:
-        v5 = protocol is Protocol.MQTT5
+    def _new_client(self, protocol: MqttVersion) -> _Connection:
+        v5 = protocol is MqttVersion.MQTT5
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.device_id,
@@ -192,11 +198,11 @@ class MqttSession:
             reconnect_on_failure=False,
             manual_ack=True,
         )
-        conn = _Connection(
-            client=client,
-            protocol=protocol,
-            refusal_backoff=Backoff(self.config.backoff_initial_s, self.config.backoff_max_s),
+        ledger = PubackLedger(
+            self.config.max_inflight,
+            Backoff(self.config.backoff_initial_s, self.config.backoff_max_s),
         )
+        conn = _Connection(client=client, protocol=protocol, ledger=ledger)
         client.max_inflight_messages_set(self.config.max_inflight)
         client.connect_timeout = self.config.connect_timeout_s
         if self.config.username is not None:
@@ -222,14 +228,14 @@ class MqttSession:
             context.load_cert_chain(str(self.config.cert_file), str(self.config.key_file))
         return context
 
-    def _connect(self, protocol: Protocol) -> _Connection:
+    def _connect(self, protocol: MqttVersion) -> _Connection:
         conn = self._new_client(protocol)
         address = self.config.address
         properties: Properties | None = None
-        if protocol is Protocol.MQTT5:
+        if protocol is MqttVersion.MQTT5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             properties.SessionExpiryInterval = self.config.session_expiry_s
-        v5 = protocol is Protocol.MQTT5
+        v5 = protocol is MqttVersion.MQTT5
         try:
             conn.client.connect(
                 address.host,
@@ -303,40 +309,22 @@ class MqttSession:
         # >= 0x80: not authorized, quota exceeded, ...) means the broker did not take it.
         delivered = not reason.is_failure
         with conn.lock:
-            presence = mid in conn.presence_mids
-            if presence:
-                conn.presence_mids.discard(mid)
-                seq = None
-            else:
-                seq = conn.in_flight.pop(mid, None)
-                if seq is None:
-                    conn.early_acks[mid] = delivered
-                elif delivered:
-                    conn.acked.append(seq)
-                else:
-                    self._refuse(conn, seq)
-        if not delivered and presence:
+            outcome = conn.ledger.puback(mid, delivered=delivered, now=time.monotonic())
+        if not delivered and outcome.publish is AckedPublish.PRESENCE:
             log.warning("broker refused a presence publish: %s", reason, extra=self._extra)
         elif not delivered:
             log.warning(
                 "broker refused a publish (%s): %s; kept in the outbox, retried later",
-                f"seq {seq}" if seq is not None else f"mid {mid}",
+                f"seq {outcome.seq}" if outcome.seq is not None else f"mid {mid}",
                 reason,
                 extra=self._extra,
             )
         self._wake.set()
 
-    @staticmethod
-    def _refuse(conn: _Connection, seq: int) -> None:
-        """Keep a refused event in the outbox and retry it after a backoff (``conn.lock`` held)."""
-        conn.refused.append(seq)
-        conn.retry_at = time.monotonic() + conn.refusal_backoff.next_delay()
-
     def _publish_presence(self, conn: _Connection, info: mqtt.MQTTMessageInfo) -> None:
         """Remember a presence publish's mid so that its PUBACK acknowledges no event."""
         with conn.lock:
-            if conn.early_acks.pop(info.mid, None) is None:
-                conn.presence_mids.add(info.mid)
+            conn.ledger.presence_published(info.mid)
 
     # --- serving ---
     def _serve(self, conn: _Connection, stop: threading.Event) -> None:
@@ -361,20 +349,17 @@ class MqttSession:
     def _pump(self, conn: _Connection) -> None:
         """Delete acknowledged events, then publish more, up to the in-flight window."""
         with conn.lock:
-            acked, conn.acked = conn.acked, []
-            room = self.config.max_inflight - len(conn.in_flight)
-            retry: list[int] = []
-            if conn.refused and time.monotonic() >= conn.retry_at:
-                retry, conn.refused = conn.refused, []
-        if acked:
+            work = conn.ledger.take(time.monotonic())
+        if work.acked:
             try:
-                self.store.ack_many(acked)
+                self.store.ack_many(work.acked)
             except StoreError:
                 log.exception("could not delete acknowledged events", extra=self._extra)
-        for n, seq in enumerate(retry):
+        room = work.room
+        for n, seq in enumerate(work.retry):
             if room <= 0 or not self._retry(conn, seq):
-                with conn.lock:  # not sent now: the next pump after the backoff tries again
-                    conn.refused.extend(retry[n:])
+                with conn.lock:  # not sent now: due again on the next pump
+                    conn.ledger.requeue(work.retry[n:])
                 return
             room -= 1
         if room <= 0:
@@ -401,19 +386,14 @@ class MqttSession:
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return False
         with conn.lock:
-            delivered = conn.early_acks.pop(info.mid, None)
-            if delivered is None:
-                conn.in_flight[info.mid] = record.seq
-            elif delivered:
-                conn.acked.append(record.seq)
-                self._wake.set()
-            else:
-                self._refuse(conn, record.seq)
+            acked = conn.ledger.event_published(info.mid, record.seq, time.monotonic())
+        if acked:
+            self._wake.set()
         return True
 
     @staticmethod
     def _properties(props: list[tuple[str, str]], conn: _Connection) -> Properties | None:
-        if conn.protocol is not Protocol.MQTT5:
+        if conn.protocol is not MqttVersion.MQTT5:
             return None
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         properties.UserProperty = props

@@ -4,7 +4,7 @@ SHELL := bash
 .DEFAULT_GOAL := test
 UV ?= uv
 
-.PHONY: test dev bootstrap sync lint fmt pytest images
+.PHONY: test unit dev bootstrap sync lint fmt pytest images stress
 
 ## test: install/start services, sync the workspace, lint, type-check, run every test (in order)
 test:
@@ -14,6 +14,15 @@ test:
 	$(UV) run ruff format --check .
 	$(UV) run mypy
 	$(UV) run pytest
+
+## unit: the fast tier for the inner loop: no Docker, no broker, no database (about 20 s)
+unit:
+	$(UV) run pytest -q -m "not (docker or mosquitto or amqtt or postgres or database or slow)"
+
+## stress: the full suite with `stress-ng --cpu 2` running beside it (the busy-machine check)
+stress:
+	scripts/bootstrap.sh
+	scripts/stress-test.sh
 
 ## dev: install what is missing, then run the whole system embedded (`fleetwire dev`)
 dev:

@@ -6,6 +6,7 @@ starts and how it cleans up.
 """
 
 import os
+from typing import Final
 
 import pytest
 
@@ -19,6 +20,26 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.docker",
 ]
+
+
+# A test that uses one of these fixtures (directly or through another fixture) needs that service;
+# it gets the marker, so `make unit` can leave out everything that starts a real service.
+SERVICE_FIXTURES: Final = {
+    "docker_client": "docker",
+    "engine_docker": "docker",
+    "mosquitto_factory": "mosquitto",
+    "amqtt_factory": "amqtt",
+    "postgres_server": "postgres",
+    "database_url": "database",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            marker = SERVICE_FIXTURES.get(fixture)
+            if marker is not None:
+                item.add_marker(marker)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.fixtures.amqtt import AmqttBroker
 from tests.fixtures.mqtt import MQTT5, MQTT311, ConnectRefusedError, ProbeClient
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.amqtt
 
@@ -33,17 +33,15 @@ def wait_until_queued_in_session_db(
     db_path: Path, client_id: str, payload: str, timeout: float = 5.0
 ) -> None:
     """Wait (bounded) until SessionDBPlugin has stored ``payload`` for the offline client."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def queued() -> bool:
         with contextlib.closing(sqlite3.connect(db_path, timeout=1)) as db:
             rows = db.execute(
                 "SELECT retained FROM stored_sessions WHERE client_id = ?", (client_id,)
             ).fetchall()
-        if any(payload in (row[0] or "") for row in rows):
-            return
-        time.sleep(0.05)
-    msg = f"{payload!r} not queued for {client_id!r} in {db_path} within {timeout} s"
-    raise AssertionError(msg)
+        return any(payload in (row[0] or "") for row in rows)
+
+    wait_until(queued, timeout, f"{payload!r} queued for {client_id!r} in {db_path}")
 
 
 def device_client(broker: AmqttBroker, device: str, *, clean: bool = True) -> ProbeClient:

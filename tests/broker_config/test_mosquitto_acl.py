@@ -8,8 +8,8 @@ SUBACK says nothing about the ACL) and silently drops denied publishes and deliv
 
 from __future__ import annotations
 
+import contextlib
 import queue
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from tests.fixtures.mosquitto import (
     write_password_file,
 )
 from tests.fixtures.mqtt import MQTT5, MQTT311, ConnectRefusedError, ProbeClient
+from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.mosquitto
 
@@ -242,15 +243,16 @@ def test_cloud_shares_events_among_projectors(clients: Clients) -> None:
 
     received: list[tuple[str, bytes]] = []
     per_projector = [0, 0]
-    deadline = time.monotonic() + 10
-    while len(received) < len(sent) and time.monotonic() < deadline:
+
+    def all_received() -> bool:
         for index, projector in enumerate(projectors):
-            try:
+            with contextlib.suppress(queue.Empty):
                 message = projector.messages.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            received.append((message.topic, bytes(message.payload)))
-            per_projector[index] += 1
+                received.append((message.topic, bytes(message.payload)))
+                per_projector[index] += 1
+        return len(received) >= len(sent)
+
+    wait_until(all_received, 10, "every shared event", interval=0)
     for projector in projectors:
         projector.expect_nothing(0.3)
     assert sorted(received) == sorted(sent), "each event exactly once across the group"

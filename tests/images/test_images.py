@@ -7,16 +7,18 @@ build's own error: an image that cannot be built is a broken image, not a skippe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.fixtures.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = ROOT / "scripts" / "build-images.sh"
@@ -168,15 +170,18 @@ def test_cloud_image_serves_its_api(built_images: BuiltImages) -> None:
     container = started.stdout.strip()
     probe = "import urllib.request as r; print(r.urlopen('http://127.0.0.1:8080/healthz').read())"
     try:
-        deadline = time.monotonic() + HEALTH_TIMEOUT_S
-        while True:
-            health = subprocess.run(
+        attempts: list[subprocess.CompletedProcess[str]] = []
+
+        def answered() -> bool:
+            attempts.append(subprocess.run(
                 ["docker", "exec", container, "python", "-c", probe],
                 capture_output=True, text=True, check=False, timeout=RUN_TIMEOUT_S,
-            )  # fmt: skip
-            if health.returncode == 0 or time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
+            ))  # fmt: skip
+            return attempts[-1].returncode == 0
+
+        with contextlib.suppress(AssertionError):  # the assertion below says what went wrong
+            wait_until(answered, HEALTH_TIMEOUT_S, "/healthz", interval=0.5)
+        health = attempts[-1]
         logs = subprocess.run(
             ["docker", "logs", container], capture_output=True, text=True, check=False
         )

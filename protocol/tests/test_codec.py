@@ -397,9 +397,8 @@ def _container(obj: Any, path: tuple[Any, ...]) -> Any:
     return obj
 
 
-@st.composite
-def mutated_payloads(draw: st.DrawFn) -> bytes:
-    obj = golden_json(draw(st.sampled_from(GOLDEN_TYPES)))
+def _mutate_tree(draw: st.DrawFn, obj: Any) -> int:
+    """Damage ``obj`` in place (one to three edits); the nesting depth asked for, or 0."""
     nest_depth = 0
     for _ in range(draw(st.integers(1, 3))):
         paths = [p for p in _paths(obj) if p]
@@ -419,10 +418,10 @@ def mutated_payloads(draw: st.DrawFn) -> bytes:
             parent[path[-1]] = _NEST
         else:
             parent[path[-1]] = [parent[path[-1]]]
-    text = json.dumps(obj)
-    if nest_depth:
-        text = text.replace(json.dumps(_NEST), "[" * nest_depth + "1" + "]" * nest_depth, 1)
-    raw = bytearray(text.encode())
+    return nest_depth
+
+
+def _damage_bytes(draw: st.DrawFn, raw: bytearray) -> None:
     # Byte damage in half of the cases only: it nearly always ends in MalformedMessage.
     for _ in range(draw(st.sampled_from([0, 0, 1, 2]))):
         if not raw:
@@ -435,6 +434,17 @@ def mutated_payloads(draw: st.DrawFn) -> bytes:
             del raw[at:]
         else:
             raw[at:at] = draw(st.binary(min_size=1, max_size=4))
+
+
+@st.composite
+def mutated_payloads(draw: st.DrawFn) -> bytes:
+    obj = golden_json(draw(st.sampled_from(GOLDEN_TYPES)))
+    nest_depth = _mutate_tree(draw, obj)
+    text = json.dumps(obj)
+    if nest_depth:
+        text = text.replace(json.dumps(_NEST), "[" * nest_depth + "1" + "]" * nest_depth, 1)
+    raw = bytearray(text.encode())
+    _damage_bytes(draw, raw)
     return bytes(raw)
 
 

@@ -7,23 +7,15 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from fleetwire.protocol import MESSAGE_TYPES, decode
 from fleetwire.protocol.asyncapi import asyncapi_document
 from fleetwire.protocol.envelope import REQUIRED_ATTRIBUTES
 from fleetwire.protocol.events import PresenceDeath
 from fleetwire.protocol.examples import examples
+from fleetwire.protocol.export import ASYNCAPI_FILE, SCHEMA_DIR, export_files
 from fleetwire.protocol.release import ReleaseSpec
-from fleetwire.protocol.schema import (
-    ASYNCAPI_FILE,
-    RELEASE_SPEC,
-    SCHEMA_DIR,
-    dump_yaml,
-    export_files,
-    json_schemas,
-)
+from fleetwire.protocol.schema import RELEASE_SPEC, json_schemas
 from fleetwire.protocol.topics import COMMANDS, EVENTS, PRESENCE, EventCategory
 from protocol.tests.goldens import GOLDEN_TYPES, golden_json
 
@@ -247,36 +239,3 @@ def test_golden_payloads_validate_against_the_asyncapi_payload(document, message
     for example in message["examples"]:
         assert not list(validator.iter_errors(example["payload"]))
         assert decode(json.dumps(example["payload"])).type == message_type
-
-
-# --- the YAML writer ----------------------------------------------------------------------
-
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text()
-    | st.sampled_from(
-        ["no", "on", "~", "- x", "a: b", "#c", "line\nline\n", "x\n\n", " lead\nx", "|"]
-    )
-)
-_keys = st.text() | st.sampled_from(["$ref", "on", "No", "1", "<<", "a b", "x-y.z"])
-_trees = st.recursive(
-    _scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),
-    max_leaves=20,
-)
-
-
-@settings(max_examples=150)
-@given(st.dictionaries(_keys, _trees, max_size=5))
-def test_yaml_writer_round_trips(value):
-    assert yaml.safe_load(dump_yaml(value)) == (value or None)
-
-
-def test_yaml_writer_refuses_non_json_values():
-    with pytest.raises(ValueError, match="JSON"):
-        dump_yaml({"x": float("nan")})
-    with pytest.raises(TypeError):
-        dump_yaml({"x": object()})

@@ -131,8 +131,6 @@ def test_device_ids_fill_one_topic_level(device_id):
 def test_service_identities_are_not_device_ids(reserved: str) -> None:
     # Broker ACL pattern rules apply to every username: a device named like a service would
     # get the service's topics, so the prefix is reserved.
-    from fleetwire.protocol.ids import is_valid_device_id
-
     assert not is_valid_device_id(reserved)
     with pytest.raises(TopicError):
         command_topic(reserved)

@@ -5,7 +5,7 @@ from typing import Annotated
 
 import typer
 
-from fleetwire.protocol.schema import SCHEMA_DIR, export_files
+from fleetwire.protocol.export import SCHEMA_DIR, export_files
 
 app = typer.Typer(no_args_is_help=True, help="The published protocol contract.")
 

@@ -61,35 +61,52 @@ def _is_domain(component: str) -> bool:
     )
 
 
+def _split_digest(reference: str) -> tuple[str, str | None]:
+    """``reference`` without its ``@digest``, and the digest."""
+    if "@" not in reference:
+        return reference, None
+    rest, digest = reference.split("@", 1)
+    if not _DIGEST.fullmatch(digest):
+        raise ImageReferenceError(
+            f"image reference {reference!r}: digest {digest!r} is not algorithm:hex"
+        )
+    return rest, digest
+
+
+def _split_tag(reference: str, rest: str) -> tuple[str, str | None]:
+    """``rest`` without its ``:tag``, and the tag; a colon before the last slash is a port."""
+    colon = rest.rfind(":")
+    if colon <= rest.rfind("/"):
+        return rest, None
+    rest, tag = rest[:colon], rest[colon + 1 :]
+    if not _TAG.fullmatch(tag):
+        raise ImageReferenceError(
+            f"image reference {reference!r}: tag {tag!r} must be 1-128 of [A-Za-z0-9_.-], "
+            "not starting with . or -"
+        )
+    return rest, tag
+
+
+def _split_registry(reference: str, rest: str) -> tuple[str | None, list[str]]:
+    """The registry ``rest`` names (if any) and its repository's path components."""
+    parts = rest.split("/")
+    if len(parts) == 1 or not _is_domain(parts[0]):
+        return None, parts
+    registry = parts.pop(0)
+    if not _DOMAIN.fullmatch(registry):
+        raise ImageReferenceError(
+            f"image reference {reference!r}: registry {registry!r} is not host[:port]"
+        )
+    return registry, parts
+
+
 def parse_image_reference(reference: str) -> ImageReference:
     """Parse ``reference`` or raise :class:`ImageReferenceError` saying what is wrong."""
     if not reference or reference != reference.strip():
         raise ImageReferenceError(f"image reference {reference!r} is empty or has white space")
-    rest, digest = reference, None
-    if "@" in rest:
-        rest, digest = rest.split("@", 1)
-        if not _DIGEST.fullmatch(digest):
-            raise ImageReferenceError(
-                f"image reference {reference!r}: digest {digest!r} is not algorithm:hex"
-            )
-    tag = None
-    last_slash = rest.rfind("/")
-    colon = rest.rfind(":")
-    if colon > last_slash:
-        rest, tag = rest[:colon], rest[colon + 1 :]
-        if not _TAG.fullmatch(tag):
-            raise ImageReferenceError(
-                f"image reference {reference!r}: tag {tag!r} must be 1-128 of [A-Za-z0-9_.-], "
-                "not starting with . or -"
-            )
-    parts = rest.split("/")
-    registry = None
-    if len(parts) > 1 and _is_domain(parts[0]):
-        registry = parts.pop(0)
-        if not _DOMAIN.fullmatch(registry):
-            raise ImageReferenceError(
-                f"image reference {reference!r}: registry {registry!r} is not host[:port]"
-            )
+    rest, digest = _split_digest(reference)
+    rest, tag = _split_tag(reference, rest)
+    registry, parts = _split_registry(reference, rest)
     for part in parts:
         if not _COMPONENT.fullmatch(part):
             raise ImageReferenceError(

@@ -17,7 +17,7 @@ _scalars = (
         ["no", "on", "~", "- x", "a: b", "#c", "line\nline\n", "x\n\n", " lead\nx", "|"]
     )
 )
-_keys = st.text() | st.sampled_from(["$ref", "on", "No", "1", "<<", "a b", "x-y.z"])
+_keys = st.text() | st.sampled_from(["$ref", "on", "No", "1", "<<", "a b", "x-y.z", "A\n"])
 _trees = st.recursive(
     _scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_keys, inner, max_size=4),

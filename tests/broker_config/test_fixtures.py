@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 
+import docker
 import pytest
 import sqlalchemy
 from paho.mqtt.enums import MQTTProtocolVersion
 
-import docker
 from tests.fixtures.docker import AppImages, DockerCleanup, container_health, wait_for_health
 from tests.fixtures.mosquitto import MosquittoBroker
 from tests.fixtures.mqtt import MQTT5, MQTT311, ProbeClient

@@ -10,10 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import httpx
 import pytest
 
-import docker
 from tests.e2e.stack import wait_until
 from tests.fixtures.net import free_port
 

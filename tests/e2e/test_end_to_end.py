@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
-import docker
 from tests.e2e.stack import BrokerAccess, Stack, wait_until
 from tests.fixtures.amqtt import AmqttFactory
 from tests.fixtures.docker import AppImages

@@ -10,14 +10,15 @@ import math
 import re
 from typing import Any
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$.-]*$")
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.-]*")
 # YAML 1.1 readers (PyYAML) take these as booleans or null when unquoted.
 _RESERVED = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
 _BLOCK_SAFE = re.compile(r"^[ -~\n]*$")
 
 
 def _key(key: str) -> str:
-    if _PLAIN_KEY.match(key) and key.lower() not in _RESERVED:
+    # fullmatch: with match, "$" also matches before a trailing newline, so "A\n" passed as plain.
+    if _PLAIN_KEY.fullmatch(key) and key.lower() not in _RESERVED:
         return key
     return _scalar(key)
 

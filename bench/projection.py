@@ -387,7 +387,7 @@ Numbers vary by 20-30% between runs on this shared machine; run the script again
 
 ## Where the time goes
 
-Measured in-process (no broker; `Projector.process` on batches of 1,000, 100 devices):
+Measured in-process (no broker; `BatchStore.process` on batches of 1,000, 100 devices):
 about 13,000-14,000 events/s into SQLite and 11,000 into PostgreSQL. paho alone drains a
 Mosquitto backlog at about 15,000-17,000 messages/s with manual PUBACKs. In one interpreter the
 two add up (one GIL): roughly 1 / (1/15,000 + 1/13,000), i.e. 6,000-7,500 events/s, which is what

@@ -315,8 +315,8 @@ def register(api: Any, device_id: str, system_model: str | None = "rpi4") -> Non
 
 def feed(engine: Any, settings: Settings, *events: EventEnvelope) -> Any:
     """Project ``events`` as if they came off the broker (no broker involved)."""
-    from fleetwire.cloud.projector import Projector, Received
+    from fleetwire.cloud.projector import BatchStore, Received
 
-    return Projector(engine, settings).process(
+    return BatchStore(engine).process(
         [Received(topic_of(e), DEFAULT_CODEC.encode(e)) for e in events]
     )

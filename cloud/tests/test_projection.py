@@ -7,13 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.tests.support import accepted, birth, container_state, dep_state, inventory, succeeded
+from fleetwire.cloud.command_status import CommandStatus
 from fleetwire.cloud.projection import (
     CommandRow,
     DeploymentRow,
     DeviceRow,
     DeviceView,
     admit,
-    project,
+    apply_device,
 )
 from fleetwire.protocol.envelope import FIRST_SEQ, EventEnvelope
 from fleetwire.protocol.events import PresenceDeath, PresenceDeathData
@@ -26,18 +27,13 @@ def run(
     events: list[Any], view: Any = None, next_seq: int | None = None, held: Any = None
 ) -> tuple[DeviceView, int | None, dict[int, EventEnvelope]]:
     """Admit and project ``events`` in arrival order; returns (view, next_seq, held)."""
-    view = view or DeviceView(device=DeviceRow(id=D), commands={"c1": CommandRow("c1", D, "sent")})
-    held = dict(held or {})
-    seen: set[str] = set()
-    for event in events:
-        if event.id in seen:
-            continue
-        seen.add(event.id)
-        adm = admit(next_seq, held, event)
-        next_seq, held = adm.next_seq, dict(adm.held)
-        for ready in adm.ready:
-            view = project(view, ready)
-    return view, next_seq, held
+    view = view or DeviceView(
+        device=DeviceRow(id=D), commands={"c1": CommandRow("c1", D, CommandStatus.SENT)}
+    )
+    if next_seq is not None:
+        view = replace(view, device=replace(view.device, next_seq=next_seq))
+    outcome = apply_device(view, dict(held or {}), events, set())
+    return outcome.view, outcome.view.device.next_seq, dict(outcome.held)
 
 
 def test_in_order_events_are_ready_at_once():
@@ -96,6 +92,31 @@ def test_late_command_outcome_still_counts():
     view, next_seq, _ = run([inventory(D, 10, {}), succeeded(D, 4, "c1")])
     assert next_seq == 11
     assert view.commands["c1"].status == "succeeded"
+
+
+def test_apply_device_counts_duplicates_and_takes_each_new_event_once():
+    e0, e1, e2 = (dep_state(D, S + i, "x") for i in range(3))
+    stored = dep_state(D, S + 5, "x")
+    view = DeviceView(device=DeviceRow(id=D))
+    outcome = apply_device(view, {}, [e0, e0, e2, stored, e1], seen={stored.id})
+    assert outcome.applied == (e0, e1, e2)  # e2 held until e1 came, then released
+    assert outcome.duplicates == 2  # the second e0 (by id) and the one already stored
+    assert outcome.taken == {e0.id, e1.id, e2.id}
+    assert outcome.held == {}
+    assert outcome.view.device.next_seq == S + 3
+    # Behind the sequence: taken (a new id) but dropped as a duplicate by seq.
+    again = dep_state(D, S + 1, "x", "error")
+    late = apply_device(outcome.view, outcome.held, [again], seen=outcome.taken)
+    assert (late.applied, late.duplicates, late.taken) == ((), 1, frozenset({again.id}))
+
+
+def test_apply_device_holds_what_is_ahead_and_leaves_the_view_alone():
+    ahead = dep_state(D, S + 2, "x")
+    view = DeviceView(device=DeviceRow(id=D, next_seq=S))
+    outcome = apply_device(view, {}, [ahead], seen=set())
+    assert outcome.applied == ()
+    assert outcome.held == {S + 2: ahead}
+    assert outcome.view == view
 
 
 def test_presence_birth_and_death():

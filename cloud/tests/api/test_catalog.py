@@ -1,7 +1,7 @@
 """Applications and releases."""
 
 from cloud.tests.support import birth, register, seed_catalog, spec
-from fleetwire.cloud.projector import Projector, Received
+from fleetwire.cloud.projector import BatchStore, Received
 from fleetwire.protocol.codec import encode
 from fleetwire.protocol.topics import presence_topic
 
@@ -72,7 +72,7 @@ def test_release_mutable_until_deployed(api, engine, settings):
     assert api.client.delete(f"/v1/releases/{rel2}", headers=api.operator).status_code == 204
     assert api.client.get(f"/v1/releases/{rel2}", headers=api.viewer).status_code == 404
     register(api, "dev-1")
-    Projector(engine, settings).process([Received(presence_topic("dev-1"), encode(birth("dev-1")))])
+    BatchStore(engine).process([Received(presence_topic("dev-1"), encode(birth("dev-1")))])
     r = api.client.post(
         "/v1/deployments", json={"release_id": rel1, "device_ids": ["dev-1"]}, headers=api.operator
     )

@@ -1,16 +1,18 @@
 """The read model's projection, as pure functions (no I/O, no clock).
 
 ``admit`` orders a device's events by ``seq`` (duplicates dropped, early events held until the gap
-fills, an inventory resets the sequence); ``project`` applies one event to a device's rows.
-The projector loads rows, calls these, and stores the result with the processed markers in one
-transaction.
+fills, an inventory resets the sequence); ``project`` applies one event to a device's rows;
+``apply_device`` runs both over one device's share of a batch. The projector
+(``fleetwire.cloud.projector``) loads rows, calls ``apply_device`` per device, and stores the
+result with the processed markers in one transaction.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from fleetwire.cloud.command_status import OPEN_RANK, TERMINAL, CommandStatus
 from fleetwire.protocol.envelope import FIRST_SEQ, EventEnvelope
 from fleetwire.protocol.events import (
     CommandAccepted,
@@ -51,8 +53,6 @@ COMMAND_EVENTS = (
     CommandSucceeded,
     CommandFailed,
 )
-TERMINAL_COMMAND_STATES = frozenset({"succeeded", "failed", "rejected", "expired"})
-_COMMAND_RANK = {"pending": 0, "sent": 1, "accepted": 2}
 # States in which the device runs the release it reports: that is the current release.
 _CURRENT_STATES = frozenset(
     {DeploymentState.RUNNING, DeploymentState.STOPPED, DeploymentState.ROLLED_BACK}
@@ -115,7 +115,7 @@ class CommandRow:
 
     id: str
     device_id: str
-    status: str = "pending"
+    status: CommandStatus = CommandStatus.PENDING
     detail: str | None = None
     updated_at: datetime | None = None
 
@@ -193,14 +193,12 @@ def _seen(device: DeviceRow, event: EventEnvelope) -> DeviceRow:
 
 
 def _command(
-    view: DeviceView, command_id: str, status: str, detail: str | None, at: datetime
+    view: DeviceView, command_id: str, status: CommandStatus, detail: str | None, at: datetime
 ) -> DeviceView:
     row = view.commands.get(command_id)
-    if row is None or row.status in TERMINAL_COMMAND_STATES:
+    if row is None or row.status in TERMINAL:
         return view
-    if status not in TERMINAL_COMMAND_STATES and _COMMAND_RANK.get(status, 0) <= _COMMAND_RANK.get(
-        row.status, 0
-    ):
+    if status not in TERMINAL and OPEN_RANK.get(status, 0) <= OPEN_RANK.get(row.status, 0):
         return view
     new = replace(row, status=status, detail=detail, updated_at=at)
     return replace(view, commands={**view.commands, command_id: new})
@@ -317,15 +315,15 @@ def project(view: DeviceView, event: EventEnvelope) -> DeviceView:
                 device = replace(device, online=False, presence_time=event.time)
             return replace(view, device=device)
         case CommandAccepted() | CommandProgress():
-            return _command(view, event.data.command_id, "accepted", None, event.time)
+            return _command(view, event.data.command_id, CommandStatus.ACCEPTED, None, event.time)
         case CommandSucceeded():
-            return _command(view, event.data.command_id, "succeeded", None, event.time)
+            return _command(view, event.data.command_id, CommandStatus.SUCCEEDED, None, event.time)
         case CommandRejected():
             detail = f"{event.data.reason.value}: {event.data.message}"
-            return _command(view, event.data.command_id, "rejected", detail, event.time)
+            return _command(view, event.data.command_id, CommandStatus.REJECTED, detail, event.time)
         case CommandFailed():
             detail = f"{event.data.error.code}: {event.data.error.message}"
-            return _command(view, event.data.command_id, "failed", detail, event.time)
+            return _command(view, event.data.command_id, CommandStatus.FAILED, detail, event.time)
         case DeploymentStateChanged():
             return _apply_deployment_state(view, event)
         case ContainerStateChanged():
@@ -333,6 +331,57 @@ def project(view: DeviceView, event: EventEnvelope) -> DeviceView:
         case Inventory():
             return _apply_inventory(view, event)
     return view
+
+
+@dataclass(frozen=True)
+class DeviceOutcome:
+    """What one device's share of a batch did: its rows and sequence afterwards."""
+
+    view: DeviceView
+    """The device's rows after the events that became ready (``device.next_seq`` included)."""
+    held: Mapping[int, EventEnvelope]
+    """Events still waiting for a gap to fill, by ``seq``."""
+    applied: tuple[EventEnvelope, ...]
+    """The events projected, in the order they were applied (the event history to store)."""
+    taken: frozenset[str]
+    """Ids of the events seen for the first time (processed markers, even if held or dropped)."""
+    duplicates: int
+    """Events dropped as already seen (by id) or already past (by ``seq``)."""
+
+
+def apply_device(
+    view: DeviceView,
+    held: Mapping[int, EventEnvelope],
+    events: Iterable[EventEnvelope],
+    seen: Set[str],
+) -> DeviceOutcome:
+    """Admit one device's ``events`` (in arrival order) and project those that become ready.
+
+    ``view`` and ``held`` are the device's rows and held events before the batch; ``seen`` holds
+    the ids of events already stored or taken earlier in the batch: those are duplicates, and so is
+    a second copy of an event within ``events``. Held events released by a filled gap or an
+    inventory are projected too.
+    """
+    next_seq = view.device.next_seq
+    taken: set[str] = set()
+    applied: list[EventEnvelope] = []
+    duplicates = 0
+    for event in events:
+        if event.id in seen or event.id in taken:
+            duplicates += 1
+            continue
+        taken.add(event.id)
+        adm = admit(next_seq, held, event)
+        if adm.duplicate:
+            duplicates += 1
+            continue
+        next_seq, held = adm.next_seq, adm.held
+        for ready in adm.ready:
+            view = project(view, ready)
+            applied.append(ready)
+    if next_seq != view.device.next_seq:
+        view = replace(view, device=replace(view.device, next_seq=next_seq))
+    return DeviceOutcome(view, held, tuple(applied), frozenset(taken), duplicates)
 
 
 def event_deployment_id(event: EventEnvelope) -> str | None:

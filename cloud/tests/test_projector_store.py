@@ -1,6 +1,5 @@
-"""The projector's transaction, without a broker: dead letters, idempotency, gaps, sync."""
+"""The batch store's transaction, without a broker: dead letters, idempotency, gaps held."""
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
@@ -14,9 +13,9 @@ from cloud.tests.support import (
     inventory,
     topic_of,
 )
-from fleetwire.cloud.projector import Projector, Received
+from fleetwire.cloud.projector import BatchStore, Received
 from fleetwire.protocol.codec import encode
-from fleetwire.protocol.envelope import FIRST_SEQ, utcnow
+from fleetwire.protocol.envelope import FIRST_SEQ
 from fleetwire.protocol.topics import event_topic, presence_topic
 
 S = FIRST_SEQ  # a device's first event
@@ -40,7 +39,7 @@ def test_bad_messages_go_to_dead_letters_and_the_rest_is_projected(engine, setti
         Received(presence_topic("d1"), encode(good)),  # not a presence message
         Received(topic_of(good), encode(good)),
     ]
-    result = Projector(engine, settings).process(batch)
+    result = BatchStore(engine).process(batch)
     assert result.dead == 7
     assert result.applied == 1
     dead = rows(engine, "SELECT topic, payload, reason FROM dead_letter ORDER BY id")
@@ -76,38 +75,6 @@ def test_gap_is_held_across_batches_then_filled(engine, settings):
     assert rows(engine, "SELECT state FROM deployment") == [("running",)]
     assert rows(engine, "SELECT next_seq, gap_since FROM device") == [(S + 4, None)]
     assert rows(engine, "SELECT seq FROM event ORDER BY id") == [(S + i,) for i in range(4)]
-
-
-def test_persistent_gap_enqueues_one_sync_then_inventory_reconciles(engine, settings):
-    woken = []
-    projector = Projector(engine, settings, on_command=lambda: woken.append(1))
-    feed(engine, settings, birth("d1"), dep_state("d1", S, "x"), dep_state("d1", S + 1, "gone"))
-    feed(engine, settings, dep_state("d1", S + 5, "x", "stopped"))
-    assert projector.check_gaps() == []  # not yet timed out
-    later = utcnow() + timedelta(seconds=settings.gap_timeout_s + 0.1)
-    assert projector.check_gaps(later) == ["d1"]
-    assert projector.check_gaps(later) == []  # asked once per timeout
-    assert woken == [1]
-    (cmd,) = rows(engine, "SELECT type, status, device_id FROM command")
-    assert cmd == ("io.fleetwire.command.sync.v1", "pending", "d1")
-    assert rows(engine, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == [(1,)]
-    feed(engine, settings, inventory("d1", S + 6, {"x": ["web"]}))
-    assert rows(engine, "SELECT id, gone FROM deployment ORDER BY id") == [
-        ("gone", True),
-        ("x", False),
-    ]
-    assert rows(engine, "SELECT next_seq, gap_since FROM device") == [(S + 7, None)]
-    assert rows(engine, "SELECT count(*) FROM held_event") == [(0,)]
-    # The held seq S + 5 was older than the inventory: applied first, then superseded.
-    assert rows(engine, "SELECT state FROM deployment WHERE id = 'x'") == [("running",)]
-
-
-def test_gap_without_announced_sync_sends_nothing(engine, settings):
-    projector = Projector(engine, settings)
-    feed(engine, settings, birth("d1", types=["io.fleetwire.command.deploy.v1"]))
-    feed(engine, settings, dep_state("d1", S, "x"), dep_state("d1", S + 3, "x"))
-    assert projector.check_gaps(utcnow() + timedelta(seconds=5)) == []
-    assert rows(engine, "SELECT count(*) FROM command") == [(0,)]
 
 
 def test_command_status_from_lifecycle_events(engine, settings, api):
@@ -178,13 +145,11 @@ def test_a_message_the_database_refuses_is_dead_lettered_and_projection_goes_on(
     bad = state.model_copy(
         update={"data": state.data.model_copy(update={"reason": "disk\x00full"})}
     )
-    projector = Projector(engine, settings)
-    result = projector.process(
+    store = BatchStore(engine)
+    result = store.process(
         [Received(topic_of(e), encode(e)) for e in (bad, dep_state("d2", S, "y"))]
     )
-    following = projector.process(
-        [Received(topic_of(e), encode(e)) for e in [dep_state("d3", S, "z")]]
-    )
+    following = store.process([Received(topic_of(e), encode(e)) for e in [dep_state("d3", S, "z")]])
     assert following.applied == 1
     deployments = {r[0] for r in rows(engine, "SELECT id FROM deployment")}
     dead = rows(engine, "SELECT topic, payload, reason FROM dead_letter")

@@ -253,9 +253,8 @@ def _projector(
 
 def _wait_connected(projector: Projector) -> None:
     deadline = time.monotonic() + 10
-    while not projector.client.connected and time.monotonic() < deadline:
+    while not projector.client.subscribed and time.monotonic() < deadline:
         time.sleep(0.01)
-    time.sleep(0.3)  # let the SUBSCRIBE land
 
 
 def _wait_processed(projector: Projector, total: int) -> float:

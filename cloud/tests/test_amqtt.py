@@ -33,7 +33,7 @@ def test_projector_and_relay_fall_back_to_mqtt_311(amqtt_broker, database_url):
         engine = services.engine
         assert engine is not None
         projector = services.projectors[0]
-        wait_for(lambda: projector.client.connected, timeout=20)
+        wait_for(lambda: projector.client.subscribed, timeout=20)
         assert not projector.client.is_v5
         device = ScriptedDevice(
             "127.0.0.1",

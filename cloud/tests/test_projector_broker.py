@@ -1,6 +1,5 @@
 """Projectors over a real Mosquitto with scripted devices."""
 
-import time
 from typing import Any
 
 import pytest
@@ -29,8 +28,7 @@ def scalar(engine: Any, sql: str) -> Any:
 
 
 def _ready(services: CloudServices) -> None:
-    wait_for(lambda: all(p.client.connected for p in services.projectors), timeout=10)
-    time.sleep(0.3)  # SUBACK is not awaited by the projector
+    wait_for(lambda: all(p.client.subscribed for p in services.projectors), timeout=10)
 
 
 def test_gap_brings_a_sync_and_malformed_messages_do_not_stop_the_consumer(mosquitto, database_url):

@@ -98,11 +98,20 @@ class MqttClient:
         self._reason: ReasonCode | None = None
         # PUBACK reason code per mid (MQTT 5): paho marks a message published whatever the code.
         self._puback: dict[int, ReasonCode] = {}
+        # SUBACK reason codes per mid, None until the SUBACK arrives; guarded by the condition.
+        self._subacks: dict[int, list[ReasonCode] | None] = {}
+        self._suback_ready = threading.Condition()
+        self._subscribed = threading.Event()
 
     @property
     def connected(self) -> bool:
         """True while the broker connection is up."""
         return self._connected.is_set()
+
+    @property
+    def subscribed(self) -> bool:
+        """True once the broker granted this connection's subscriptions (SUBACK received)."""
+        return self._subscribed.is_set() and self.connected
 
     @property
     def is_v5(self) -> bool:
@@ -130,6 +139,7 @@ class MqttClient:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_publish = self._on_publish
+        client.on_subscribe = self._on_subscribe
         self._puback.clear()
         return client
 
@@ -158,7 +168,23 @@ class MqttClient:
         if self._connected.is_set():
             log.warning("mqtt %s disconnected: %s", self.client_id, reason)
         self._connected.clear()
+        self._subscribed.clear()
         self._answered.set()
+        with self._suback_ready:
+            self._suback_ready.notify_all()
+
+    def _on_subscribe(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        mid: int,
+        reasons: list[ReasonCode],
+        _props: Properties | None,
+    ) -> None:
+        with self._suback_ready:
+            if mid in self._subacks:
+                self._subacks[mid] = list(reasons)
+                self._suback_ready.notify_all()
 
     def _on_publish(
         self,
@@ -235,12 +261,30 @@ class MqttClient:
             raise BrokerUnavailable("not connected to the broker")
         return self._client
 
-    def subscribe(self, filters: list[str], qos: int = 1) -> None:
-        """Subscribe to ``filters`` (SUBACK is not awaited: the session keeps them)."""
+    def subscribe(self, filters: list[str], qos: int = 1, timeout: float = 10.0) -> None:
+        """Subscribe to ``filters`` and wait for the broker's SUBACK.
+
+        Raises :class:`BrokerUnavailable` when the connection drops or no SUBACK comes in
+        ``timeout``, and when the broker refuses a filter (an ACL): a consumer that believes it
+        is subscribed when it is not would wait for ever.
+        """
         client = self._require()
-        result, _ = client.subscribe([(f, qos) for f in filters])
-        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise BrokerUnavailable(f"subscribe failed: {mqtt.error_string(result)}")
+        # Held across the send: the network thread's SUBACK callback waits for the mid to be known.
+        with self._suback_ready:
+            result, mid = client.subscribe([(f, qos) for f in filters])
+            if result != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+                raise BrokerUnavailable(f"subscribe failed: {mqtt.error_string(result)}")
+            self._subacks[mid] = None
+            self._suback_ready.wait_for(
+                lambda: self._subacks[mid] is not None or not self.connected, timeout
+            )
+            reasons = self._subacks.pop(mid)
+        if reasons is None:
+            raise BrokerUnavailable(f"no SUBACK for {filters} within {timeout} s")
+        refused = [f"{f} ({r})" for f, r in zip(filters, reasons, strict=False) if r.is_failure]
+        if refused:
+            raise BrokerUnavailable(f"the broker refused the subscription to {', '.join(refused)}")
+        self._subscribed.set()
 
     def publish_nowait(
         self,
@@ -286,6 +330,7 @@ class MqttClient:
         """Disconnect and stop the network thread."""
         client, self._client = self._client, None
         self._connected.clear()
+        self._subscribed.clear()
         if client is not None:
             client.disconnect()
             client.loop_stop()

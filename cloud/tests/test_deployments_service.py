@@ -102,3 +102,13 @@ def test_a_type_the_device_did_not_announce_is_refused(engine, settings, deploye
     feed(engine, settings, birth("dev-1", types=["io.fleetwire.command.deploy.v1"]))
     with Session(engine) as session, pytest.raises(NotAnnounced, match=r"command\.stop\.v1"):
         service.act(session, dep_id, STOP, service.ActionOptions(), stamp=STAMP)
+
+
+def test_action_options_mirror_the_api_request():
+    """The route passes an ``ActionRequest`` on as ``ActionOptions``: their fields must match."""
+    from dataclasses import fields
+
+    from fleetwire.cloud.api.schemas import ActionRequest
+
+    assert set(ActionRequest.model_fields) == {f.name for f in fields(service.ActionOptions)}
+    assert ActionRequest().model_dump() == vars(service.ActionOptions())

@@ -33,6 +33,14 @@ class Unprocessable(CloudError):
         self.errors = errors or []
 
 
+class ActionNotAllowed(Conflict):
+    """A deployment's state (or its deletion) forbids the action asked for."""
+
+
+class NotAnnounced(Unprocessable):
+    """A device did not announce a command type in its birth message, so it cannot receive it."""
+
+
 class BrokerUnavailable(CloudError):
     """The MQTT broker cannot be reached or did not acknowledge in time."""
 

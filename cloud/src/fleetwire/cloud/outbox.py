@@ -1,25 +1,17 @@
 """The transactional outbox: a command and its outbox row are written in the caller's
-transaction; the relay publishes it later."""
+transaction; the relay publishes it later. A command's ``action`` comes from the action table."""
 
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
 
+from fleetwire.cloud.actions import ACTION_OF_TYPE
+from fleetwire.cloud.command_status import CommandStatus
 from fleetwire.cloud.db.tables import Command, Outbox
 from fleetwire.cloud.tracing import child_traceparent
 from fleetwire.protocol.commands import DeployData, SyncCommand, SyncData
 from fleetwire.protocol.envelope import CommandEnvelope, utcnow
-
-ACTION_OF_TYPE = {
-    "io.fleetwire.command.deploy.v1": "deploy",
-    "io.fleetwire.command.start.v1": "start",
-    "io.fleetwire.command.stop.v1": "stop",
-    "io.fleetwire.command.upgrade.v1": "upgrade",
-    "io.fleetwire.command.redeploy.v1": "redeploy",
-    "io.fleetwire.command.delete.v1": "delete",
-    "io.fleetwire.command.sync.v1": "sync",
-}
 
 
 def stored_payload(message: CommandEnvelope) -> tuple[dict[str, Any], list[str]]:
@@ -55,7 +47,7 @@ def enqueue(
         deployment_id=deployment_id,
         action=ACTION_OF_TYPE.get(message.type, message.type),
         type=message.type,
-        status="pending",
+        status=CommandStatus.PENDING,
         created_at=now,
         updated_at=now,
         expires=message.expires,

@@ -15,6 +15,7 @@ import paho.mqtt.client as mqtt
 from sqlalchemy import Engine, update
 from sqlmodel import Session, col, select
 
+from fleetwire.cloud.command_status import CommandStatus
 from fleetwire.cloud.crypto import SecretBox
 from fleetwire.cloud.db.engine import session_scope
 from fleetwire.cloud.db.tables import Command, ImageCredential, Outbox
@@ -121,8 +122,12 @@ class Relay:
         session.execute(update(Outbox).where(col(Outbox.id) == row.id).values(sent_at=now))
         session.execute(
             update(Command)
-            .where(col(Command.id) == row.command_id, col(Command.status) == "pending")
-            .values(status="expired", detail="expired before it could be sent", updated_at=now)
+            .where(col(Command.id) == row.command_id, col(Command.status) == CommandStatus.PENDING)
+            .values(
+                status=CommandStatus.EXPIRED,
+                detail="expired before it could be sent",
+                updated_at=now,
+            )
         )
         log.warning("command %s expired before it was sent", row.command_id)
 
@@ -135,8 +140,11 @@ class Relay:
             )
             session.execute(
                 update(Command)
-                .where(col(Command.id) == pending.command_id, col(Command.status) == "pending")
-                .values(status="failed", detail=detail, updated_at=now)
+                .where(
+                    col(Command.id) == pending.command_id,
+                    col(Command.status) == CommandStatus.PENDING,
+                )
+                .values(status=CommandStatus.FAILED, detail=detail, updated_at=now)
             )
         log.warning("command %s not sent: %s", pending.command_id, detail)
 
@@ -221,9 +229,9 @@ class Relay:
                     update(Command)
                     .where(
                         col(Command.id).in_([p.command_id for p in acked]),
-                        col(Command.status) == "pending",
+                        col(Command.status) == CommandStatus.PENDING,
                     )
-                    .values(status="sent", sent_at=now, updated_at=now)
+                    .values(status=CommandStatus.SENT, sent_at=now, updated_at=now)
                 )
             for p in failed:
                 delay = backoff(p.attempts, self.settings.relay_backoff_max_s)

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints, model_validator
 
+from fleetwire.cloud.command_status import CommandStatus
 from fleetwire.protocol.ids import DeviceId, Name
 
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -222,7 +223,7 @@ class CommandPublic(BaseModel):
     deployment_id: str | None
     action: str
     type: str
-    status: Literal["pending", "sent", "accepted", "succeeded", "failed", "rejected", "expired"]
+    status: CommandStatus
     detail: str | None
     created_at: datetime
     updated_at: datetime

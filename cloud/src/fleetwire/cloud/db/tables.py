@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Column, Index, Integer, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from fleetwire.cloud.command_status import CommandStatus
 from fleetwire.cloud.db.types import UTCDateTime
 from fleetwire.protocol.envelope import utcnow
+from fleetwire.protocol.events import DeploymentState
 
 # SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
 _BIGINT_PK = BigInteger().with_variant(Integer, "sqlite")
@@ -103,8 +105,8 @@ class Deployment(SQLModel, table=True):
     desired_release_id: str | None = Field(default=None, foreign_key="release.id", max_length=36)
     desired_version: str | None = Field(default=None, max_length=256)
     current_version: str | None = Field(default=None, max_length=256)
-    state: str = Field(default="pending", max_length=32)
-    desired_state: str = Field(default="running", max_length=32)
+    state: str = Field(default=DeploymentState.PENDING, max_length=32)
+    desired_state: str = Field(default=DeploymentState.RUNNING, max_length=32)
     reason: str | None = Field(default=None, max_length=4096)
     reported: bool = Field(default=False, description="The device has reported it at least once.")
     gone: bool = False
@@ -140,7 +142,7 @@ class Command(SQLModel, table=True):
     deployment_id: str | None = Field(default=None, index=True, max_length=128)
     action: str = Field(max_length=32)
     type: str = Field(max_length=128)
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default=CommandStatus.PENDING, max_length=16)
     detail: str | None = Field(default=None, max_length=4096)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,4 +1,9 @@
-"""Operator commands of the ``fleetwire`` CLI: releases, deployments, devices and events."""
+"""Operator commands of the ``fleetwire`` CLI: releases, deployments, devices and events.
+
+Every deployment action of the action table (:mod:`fleetwire.cloud.actions`) is a command; an
+action with options of its own (``upgrade``, ``delete``) has a hand-written one, the others share
+:func:`_action`.
+"""
 
 import time
 from collections.abc import Callable
@@ -10,6 +15,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from fleetwire.cloud.actions import DEPLOY, DEPLOYMENT_ACTIONS, Action
 from fleetwire.cloud.operator.client import ApiError, Client, resolve_target
 from fleetwire.cloud.operator.compose import ComposeError, load_release
 from fleetwire.cloud.operator.progress import Outcome, judge
@@ -336,7 +342,7 @@ def deploy(
             if not wait:
                 return 0
             return max(
-                _wait(client, "deploy", i["command_id"], i["deployment_id"], timeout)
+                _wait(client, DEPLOY.name, i["command_id"], i["deployment_id"], timeout)
                 for i in accepted
             )
 
@@ -366,7 +372,9 @@ def _act(
     _run(run)
 
 
-def _action(action: str) -> Callable[..., None]:
+def _action(action: Action) -> Callable[..., None]:
+    """A command for an action that takes no options."""
+
     def command(
         deployment_id: Annotated[str, typer.Argument(help="Deployment id.")],
         wait: WaitOpt = False,
@@ -374,9 +382,9 @@ def _action(action: str) -> Callable[..., None]:
         api_url: ApiUrlOpt = None,
         token: TokenOpt = None,
     ) -> None:
-        _act(action, deployment_id, {}, (api_url, token), wait=wait, timeout=timeout)
+        _act(action.name, deployment_id, {}, (api_url, token), wait=wait, timeout=timeout)
 
-    command.__doc__ = f"{action.capitalize()} a deployment (exit codes as for deploy --wait)."
+    command.__doc__ = f"{action.name.capitalize()} a deployment (exit codes as for deploy --wait)."
     return command
 
 
@@ -449,6 +457,10 @@ def events(
     _run(body)
 
 
+# Deployment actions whose command has options of its own.
+_WITH_OPTIONS: dict[str, Callable[..., None]] = {"upgrade": upgrade, "delete": delete}
+
+
 def register(app: typer.Typer) -> None:
     """Add the operator commands to the ``fleetwire`` CLI."""
     app.add_typer(release_app, name="release")
@@ -457,9 +469,10 @@ def register(app: typer.Typer) -> None:
     app.command()(command)
     app.command()(deployments)
     app.command()(deployment)
-    app.command()(deploy)
-    app.command()(upgrade)
-    app.command()(delete)
-    for action in ("start", "stop", "redeploy"):
-        app.command(action)(_action(action))
+    app.command(DEPLOY.name)(deploy)
+    for name, command_ in _WITH_OPTIONS.items():
+        app.command(name)(command_)
+    for action in DEPLOYMENT_ACTIONS:
+        if action.name not in _WITH_OPTIONS:
+            app.command(action.name)(_action(action))
     app.command()(events)

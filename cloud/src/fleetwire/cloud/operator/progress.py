@@ -1,8 +1,15 @@
-"""When is a deployment action finished? Pure rules for ``--wait``."""
+"""When is a deployment action finished? Pure rules for ``--wait``.
+
+The state that settles each action comes from the action table (:mod:`fleetwire.cloud.actions`).
+"""
 
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
+
+from fleetwire.cloud.actions import ACTIONS
+from fleetwire.cloud.command_status import FAILURES, CommandStatus
+from fleetwire.protocol.events import ContainerStatus, DeploymentState, Health
 
 
 class Outcome(IntEnum):
@@ -22,38 +29,34 @@ class Verdict:
     summary: str
 
 
-_FAILED_COMMAND = frozenset({"failed", "rejected", "expired"})
-_SETTLED_STATES = {
-    "start": "running",
-    "deploy": "running",
-    "upgrade": "running",
-    "redeploy": "running",
-    "stop": "stopped",
-    "delete": "deleted",
-}
-
-
 def _containers_ready(deployment: dict[str, Any]) -> bool:
     live = [c for c in deployment.get("containers", []) if not c.get("gone")]
     return bool(live) and all(
-        c.get("status") == "running" and c.get("health") in ("healthy", "none") for c in live
+        c.get("status") == ContainerStatus.RUNNING
+        and c.get("health") in (Health.HEALTHY, Health.NONE)
+        for c in live
     )
 
 
 def judge(action: str, command: dict[str, Any], deployment: dict[str, Any] | None) -> Verdict:
     """Decide from the command's status and the deployment's read model."""
-    status = command.get("status", "pending")
-    state = (deployment or {}).get("state", "pending")
+    status = command.get("status", CommandStatus.PENDING)
+    state = (deployment or {}).get("state", DeploymentState.PENDING)
     reason = (deployment or {}).get("reason") or command.get("detail") or ""
-    if state == "rolled_back":
+    if state == DeploymentState.ROLLED_BACK:
         return Verdict(Outcome.ROLLED_BACK, f"rolled back: {reason}".rstrip(": "))
-    if status in _FAILED_COMMAND:
+    if status in FAILURES:
         return Verdict(Outcome.FAILED, f"command {status}: {reason}".rstrip(": "))
-    if status != "succeeded":
+    if status != CommandStatus.SUCCEEDED:
         return Verdict(None, f"command {status}, deployment {state}")
-    settled = _SETTLED_STATES.get(action, "running")
+    known = ACTIONS.get(action)
+    if known is not None and known.settled_state is None:
+        # Nothing to wait for on the deployment: the device's answer is the end.
+        return Verdict(Outcome.HEALTHY, "command succeeded")
+    settled = known.settled_state if known is not None else DeploymentState.RUNNING
     if deployment is None or state != settled:
         return Verdict(None, f"command succeeded, deployment {state}")
-    if settled == "running" and not _containers_ready(deployment):
+    running = settled == DeploymentState.RUNNING
+    if running and not _containers_ready(deployment):
         return Verdict(None, "running, waiting for healthy containers")
-    return Verdict(Outcome.HEALTHY, f"{state}" + (" and healthy" if settled == "running" else ""))
+    return Verdict(Outcome.HEALTHY, f"{state}" + (" and healthy" if running else ""))

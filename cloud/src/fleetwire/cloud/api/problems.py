@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from fleetwire.cloud.errors import CloudError
+from fleetwire.cloud.errors import CloudError, Unprocessable
 
 PROBLEM_TYPE_BASE = "https://fleetwire.dev/problems/"
 MEDIA_TYPE = "application/problem+json"
@@ -110,7 +110,8 @@ def install(app: FastAPI) -> None:
 
     async def cloud_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, CloudError)
-        return problem_response(request, exc.status, str(exc), title=exc.title)
+        errors = exc.errors if isinstance(exc, Unprocessable) else None
+        return problem_response(request, exc.status, str(exc), title=exc.title, errors=errors)
 
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, delete, insert, updat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
+from fleetwire.cloud.actions import DEPLOY
 from fleetwire.cloud.projection import DeploymentRow
 from fleetwire.cloud.projector.rows import Writes
 
@@ -117,7 +118,8 @@ def _upsert_deployments(conn: Connection, rows: list[DeploymentRow], now: dateti
             "reason": d.reason,
             "reported": d.reported,
             "gone": d.gone,
-            "desired_state": "running",
+            # A deployment first seen in a device's events was deployed there: it should run.
+            "desired_state": DEPLOY.desired_state,
             "created_at": now,
             "updated_at": d.updated_at or now,
         }

@@ -1,4 +1,4 @@
-"""``DockerExecutor``: the :class:`~fleetwire.edge.ports.Executor` that drives a Docker Engine.
+"""``DockerReconciler``: the :class:`~fleetwire.edge.ports.Reconciler` that drives Docker.
 
 Concurrency: ``submit`` only records the credentials, marks the deployment due and wakes the
 workers. A small pool of worker threads converges deployments; one deployment is converged by
@@ -64,7 +64,7 @@ class RollbackFailed(EngineError):
     code = "rollback_failed"
 
 
-class DockerExecutor:
+class DockerReconciler:
     """Converges a Docker Engine to the desired deployments of ``store``; reports to ``sink``.
 
     ``grace_s`` is how long a container without a health check must run to count as healthy;
@@ -122,7 +122,7 @@ class DockerExecutor:
             else None
         )
 
-    # -- Executor protocol -------------------------------------------------------------------
+    # -- Reconciler protocol -------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the workers and the event watcher, and converge every stored deployment."""
@@ -131,7 +131,7 @@ class DockerExecutor:
             for desired in self._store.all():
                 self._mark_due(desired.deployment_id, 0.0)
         self._threads = [
-            threading.Thread(target=self._work, name=f"fw-executor-{i}", daemon=True)
+            threading.Thread(target=self._work, name=f"fw-reconciler-{i}", daemon=True)
             for i in range(self._workers)
         ]
         for t in self._threads:
@@ -151,7 +151,7 @@ class DockerExecutor:
             t.join(max(0.0, deadline - time.monotonic()))
         alive = [t.name for t in self._threads if t.is_alive()]
         if alive:
-            log.warning("executor threads still running after stop: %s", alive)
+            log.warning("reconciler threads still running after stop: %s", alive)
         self._threads = []
 
     def submit(self, deployment_id: str, credentials: Sequence[RegistryCredential] = ()) -> None:
@@ -297,7 +297,7 @@ class DockerExecutor:
 class _Run:
     """One convergence run of one deployment."""
 
-    def __init__(self, ex: DockerExecutor, desired: DesiredDeployment, ctx: ExecContext) -> None:
+    def __init__(self, ex: DockerReconciler, desired: DesiredDeployment, ctx: ExecContext) -> None:
         self.ex = ex
         self.desired = desired
         self.ctx = ctx
@@ -422,4 +422,4 @@ class _Run:
             self.ex._clear(d, rollback_reason=None)
 
 
-__all__ = ["DockerExecutor", "ObservedContainer", "RollbackFailed"]
+__all__ = ["DockerReconciler", "ObservedContainer", "RollbackFailed"]

@@ -124,8 +124,18 @@ class RunScheduler:
     def idle(self) -> bool:
         """True when nothing runs and nothing is due now."""
         with self._cond:
-            now = self._clock()
-            return not self._running and not any(t <= now for t in self._due.values())
+            return self._idle()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` (real time) until :meth:`idle`; whether it is."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while not self._idle():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
 
     def due_in(self, key: str) -> float | None:
         """Seconds until ``key`` runs again (``<= 0``: now), or ``None`` when it is not due."""
@@ -134,6 +144,10 @@ class RunScheduler:
             return None if due is None else due - self._clock()
 
     # -- workers (every method below runs with or takes self._cond) ------------------------
+
+    def _idle(self) -> bool:
+        now = self._clock()
+        return not self._running and not any(t <= now for t in self._due.values())
 
     def _mark_due(self, key: str, delay_s: float) -> None:
         due = self._clock() + delay_s

@@ -1,4 +1,4 @@
-"""Test helpers for the agent half: a fake executor, commands, brokers and a running agent."""
+"""Test helpers for the agent half: a fake reconciler, commands, brokers and a running agent."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from fleetwire.edge.agent import Agent
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.outbox import Outbox
-from fleetwire.edge.ports import DesiredStateStore, EventSink, Executor
+from fleetwire.edge.ports import DesiredStateStore, EventSink, Reconciler
 from fleetwire.edge.store import Store
 from fleetwire.protocol.codec import decode
 from fleetwire.protocol.commands import (
@@ -133,7 +133,7 @@ def expired(command: CommandEnvelope) -> CommandEnvelope:
 
 
 @dataclass
-class FakeExecutor:
+class FakeReconciler:
     """Records submits; optionally answers each with CommandSucceeded, like a fast engine."""
 
     store: DesiredStateStore
@@ -205,11 +205,15 @@ class FakeExecutor:
         )
 
 
-def fake_factory(holder: list[FakeExecutor], **options: Any) -> Callable[..., Executor]:
-    """An executor factory for Agent that keeps the fakes it builds in ``holder``."""
+FakeExecutor = FakeReconciler
+"""Old name of :class:`FakeReconciler`, still imported by ``test_session_acks.py`` (see above)."""
 
-    def make(_config: AgentConfig, store: Store, sink: Outbox) -> Executor:
-        fake = FakeExecutor(store, sink, **options)
+
+def fake_factory(holder: list[FakeReconciler], **options: Any) -> Callable[..., Reconciler]:
+    """A reconciler factory for Agent that keeps the fakes it builds in ``holder``."""
+
+    def make(_config: AgentConfig, store: Store, sink: Outbox) -> Reconciler:
+        fake = FakeReconciler(store, sink, **options)
         holder.append(fake)
         return fake
 
@@ -237,27 +241,36 @@ def _drain(client: Any, out: list[DeviceEvent]) -> int:
 class RunningAgent:
     """An :class:`Agent` running in a thread (stopped, bounded, by :meth:`stop`).
 
-    The executor is a :class:`FakeExecutor` built with ``options``, unless ``executor_factory``
-    is given (the real Docker executor, say).
+    The reconciler is a :class:`FakeReconciler` built with ``options``, unless
+    ``reconciler_factory`` is given (the real Docker reconciler, say).
     """
 
     def __init__(
         self,
         config: AgentConfig,
         *,
-        executor_factory: Callable[[AgentConfig, Store, Outbox], Executor] | None = None,
+        reconciler_factory: Callable[[AgentConfig, Store, Outbox], Reconciler] | None = None,
         **options: Any,
     ) -> None:
-        self.fakes: list[FakeExecutor] = []
+        self.fakes: list[FakeReconciler] = []
         self.agent = Agent(
-            config, executor_factory=executor_factory or fake_factory(self.fakes, **options)
+            config, reconciler_factory=reconciler_factory or fake_factory(self.fakes, **options)
         )
         self.thread = threading.Thread(target=self.agent.run, name="agent-under-test", daemon=True)
         self.thread.start()
 
     @property
-    def executor(self) -> FakeExecutor:
+    def reconciler(self) -> FakeReconciler:
         return self.fakes[0]
+
+    @property
+    def executor(self) -> FakeReconciler:
+        """Old name of :attr:`reconciler`, still used by ``test_session_offline.py``.
+
+        Another change reshapes the session tests at the same time; drop this once they say
+        ``reconciler``.
+        """
+        return self.reconciler
 
     def wait_connected(self, timeout: float = 15.0) -> None:
         if not self.agent.session.connected.wait(timeout):

@@ -15,7 +15,7 @@ import pytest
 
 import docker
 from edge.tests.agent_support import DEVICE, BrokerUnderTest, RunningAgent, agent_config
-from edge.tests.e2e_support import fast_docker_executor
+from edge.tests.e2e_support import fast_docker_reconciler
 
 
 @pytest.fixture(
@@ -63,14 +63,14 @@ def start_agent(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[Any]:
 def start_docker_agent(
     broker: BrokerUnderTest, tmp_path: Path, docker_client: docker.DockerClient
 ) -> Iterator[Any]:
-    """Like ``start_agent``, with the real Docker executor (test timings) instead of a fake."""
+    """Like ``start_agent``, with the real Docker reconciler (test timings) instead of a fake."""
     running: list[RunningAgent] = []
 
     def start(**options: Any) -> RunningAgent:
         config = agent_config(
             tmp_path / "data", broker.url, **{**broker.agent_options(tmp_path), **options}
         )
-        agent = RunningAgent(config, executor_factory=fast_docker_executor(docker_client))
+        agent = RunningAgent(config, reconciler_factory=fast_docker_reconciler(docker_client))
         running.append(agent)
         return agent
 

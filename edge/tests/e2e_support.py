@@ -19,9 +19,9 @@ import docker
 from edge.tests.agent_support import DEVICE, EVENTS_FILTER
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.engine import labels as lb
-from fleetwire.edge.engine.reconciler import DockerExecutor
+from fleetwire.edge.engine.reconciler import DockerReconciler
 from fleetwire.edge.outbox import Outbox
-from fleetwire.edge.ports import Executor
+from fleetwire.edge.ports import Reconciler
 from fleetwire.edge.store import Store
 from fleetwire.protocol.codec import decode, encode
 from fleetwire.protocol.envelope import CommandEnvelope
@@ -77,11 +77,11 @@ def new_deployment_id() -> str:
     return f"e2e-{uuid.uuid4().hex[:10]}"
 
 
-def fast_docker_executor(client: docker.DockerClient) -> Callable[..., Executor]:
-    """An executor factory for :class:`Agent`: the real Docker executor with test timings."""
+def fast_docker_reconciler(client: docker.DockerClient) -> Callable[..., Reconciler]:
+    """A reconciler factory for :class:`Agent`: the real Docker reconciler with test timings."""
 
-    def make(config: AgentConfig, store: Store, sink: Outbox) -> Executor:
-        return DockerExecutor(
+    def make(config: AgentConfig, store: Store, sink: Outbox) -> Reconciler:
+        return DockerReconciler(
             client,
             store,
             sink,

@@ -1,4 +1,4 @@
-"""End to end on one device: real Mosquitto, the agent and the real Docker executor."""
+"""End to end on one device: real Mosquitto, the agent and the real Docker reconciler."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def outcome_of(cloud: ProbeClient, command_id: str, timeout: float = 90.0) -> li
             return seen
 
 
-def test_deploy_sync_delete_with_the_docker_executor(
+def test_deploy_sync_delete_with_the_docker_reconciler(
     mosquitto: Any, docker_client: Any, test_images: Any, tmp_path: Path
 ) -> None:
     deployment_id = f"e2e-{uuid.uuid4().hex[:10]}"

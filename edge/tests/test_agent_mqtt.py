@@ -66,8 +66,8 @@ def test_birth_retained_protocol_fallback_and_clean_death(
         death = next_presence(cloud)
         assert isinstance(death, PresenceDeath)
         assert death.data.reason == "agent stopped"
-    assert agent.executor.started
-    assert agent.executor.stopped
+    assert agent.reconciler.started
+    assert agent.reconciler.stopped
 
 
 def test_will_is_published_when_the_connection_dies(
@@ -103,7 +103,7 @@ def test_a_command_delivered_twice_is_executed_once(
     assert events[1].data == events[2].data
     assert [e.seq for e in events] == [1, 2, 3]
     assert all(e.correlationid == command.id for e in events)
-    assert len(agent.executor.submits) == 1
+    assert len(agent.reconciler.submits) == 1
 
 
 def test_events_produced_while_the_broker_is_down_arrive_once_in_order(
@@ -115,7 +115,7 @@ def test_events_produced_while_the_broker_is_down_arrive_once_in_order(
     cloud = broker.client("test-cloud-outage", clean=False).connect()
     cloud.subscribe(EVENTS_FILTER)
     for i in range(5):
-        agent.executor.emit_container(i, container=f"c{i}")
+        agent.reconciler.emit_container(i, container=f"c{i}")
     received = collect_events(cloud, 5)
     wait_until(lambda: store.outbox_size() == 0, 10, "acks before the outage")
     cloud.disconnect()
@@ -123,7 +123,7 @@ def test_events_produced_while_the_broker_is_down_arrive_once_in_order(
     broker.stop()
     wait_until(lambda: not agent.agent.session.connected.is_set(), 10, "agent sees the outage")
     for i in range(5, 60):
-        agent.executor.emit_container(i, container=f"c{i}")
+        agent.reconciler.emit_container(i, container=f"c{i}")
     assert store.outbox_size() == 55
     broker.start()
 
@@ -165,7 +165,7 @@ def test_a_restarted_agent_replays_its_unacknowledged_outbox(
         # The next run continues the sequence.
         agent = start_agent()
         agent.wait_connected()
-        agent.executor.emit_container(1)
+        agent.reconciler.emit_container(1)
         assert [e.seq for e in collect_events(cloud, 1)] == [31]
 
 
@@ -182,7 +182,7 @@ def test_credentials_never_reach_disk_or_logs(
             cloud.subscribe(EVENTS_FILTER)
             cloud.publish(command_topic(DEVICE), encode(deploy()))
             collect_events(cloud, 2)
-        assert agent.executor.submits[0][1][0].password.get_secret_value() == SECRET
+        assert agent.reconciler.submits[0][1][0].password.get_secret_value() == SECRET
 
         def leaked() -> list[str]:
             found = [

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from edge.tests.agent_support import DEVICE, FakeExecutor, deploy, simple, upgrade
+from edge.tests.agent_support import DEVICE, FakeReconciler, deploy, simple, upgrade
 from fleetwire.edge.cli import app
 from fleetwire.edge.handler import CommandHandler
 from fleetwire.edge.outbox import Outbox
@@ -23,7 +23,7 @@ def data_dir(tmp_path: Path) -> Path:
     store.set_setting("device_id", DEVICE)
     outbox = Outbox(store, DEVICE)
     handler = CommandHandler(
-        device_id=DEVICE, outbox=outbox, desired=store, executor=FakeExecutor(store, outbox)
+        device_id=DEVICE, outbox=outbox, desired=store, reconciler=FakeReconciler(store, outbox)
     )
     handler.handle(encode(deploy("dep-1")))
     handler.handle(encode(deploy("dep-2")))

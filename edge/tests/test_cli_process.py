@@ -1,4 +1,4 @@
-"""`fleetwire-edge run` as a process (real Docker executor): will on SIGKILL, clean SIGTERM."""
+"""`fleetwire-edge run` as a process (real Docker reconciler): will on SIGKILL, clean SIGTERM."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_killed_process_leaves_its_will_and_sigterm_stops_cleanly(
         try:
             birth = presence(cloud)
             assert isinstance(birth, PresenceBirth), log.read_text()
-            assert birth.data.docker_version, "the real executor reports the engine version"
+            assert birth.data.docker_version, "the real reconciler reports the engine version"
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             death = presence(cloud)

@@ -1,5 +1,5 @@
 """The whole device end to end: real broker (Mosquitto and amqtt), the agent, the real Docker
-executor, the shared test images. A probe MQTT client plays the cloud: it publishes commands
+reconciler, the shared test images. A probe MQTT client plays the cloud: it publishes commands
 and collects the events.
 """
 
@@ -344,7 +344,7 @@ SECRET = "e2e-s3cr3t-Registry-Pa55"
 
 @pytest.mark.mosquitto
 @pytest.mark.parametrize("broker", ["mosquitto"], indirect=True)
-def test_registry_credentials_leave_no_trace_with_the_docker_executor(
+def test_registry_credentials_leave_no_trace_with_the_docker_reconciler(
     start_docker_agent: Any,
     cloud: Cloud,
     deployment_id: str,

@@ -12,7 +12,7 @@ from edge.tests.agent_support import (
     DEVICE,
     SECRET,
     TRACEPARENT,
-    FakeExecutor,
+    FakeReconciler,
     deploy,
     expired,
     release,
@@ -24,7 +24,7 @@ from fleetwire.edge.handler import (
     CommandHandler,
     Disposition,
     Rejection,
-    decide,
+    decide_command,
 )
 from fleetwire.edge.journal import CommandStatus
 from fleetwire.edge.outbox import Outbox
@@ -49,9 +49,9 @@ class Harness:
     def __init__(self, tmp_path: Path, *, auto_succeed: bool = True) -> None:
         self.store = Store.open(tmp_path)
         self.outbox = Outbox(self.store, DEVICE)
-        self.executor = FakeExecutor(self.store, self.outbox, auto_succeed=auto_succeed)
+        self.reconciler = FakeReconciler(self.store, self.outbox, auto_succeed=auto_succeed)
         self.handler = CommandHandler(
-            device_id=DEVICE, outbox=self.outbox, desired=self.store, executor=self.executor
+            device_id=DEVICE, outbox=self.outbox, desired=self.store, reconciler=self.reconciler
         )
 
     def send(self, command: CommandEnvelope | bytes):
@@ -84,8 +84,8 @@ def test_deploy_accepts_sets_desired_and_submits_with_credentials(h: Harness) ->
     assert desired.release == release("1.0.0")
     assert desired.command_id == command.id
     assert desired.command_type == command.type
-    assert [d for d, _ in h.executor.submits] == ["dep-1"]
-    assert h.executor.submits[0][1][0].password.get_secret_value() == SECRET
+    assert [d for d, _ in h.reconciler.submits] == ["dep-1"]
+    assert h.reconciler.submits[0][1][0].password.get_secret_value() == SECRET
     events = h.published()
     assert [type(e) for e in events] == [CommandAccepted, CommandSucceeded]
     assert [e.seq for e in events] == [1, 2]
@@ -127,7 +127,7 @@ def test_deployment_commands_set_the_target(
     assert desired.generation == generation
     assert desired.command_id == command.id
     assert desired.command_type == command.type
-    assert len(h.executor.submits) == 2
+    assert len(h.reconciler.submits) == 2
 
 
 def test_delete_with_purge(h: Harness) -> None:
@@ -147,7 +147,7 @@ def test_upgrade_keeps_the_old_release_for_rollback(h: Harness) -> None:
     assert desired.release.version == "2.0.0"
     assert desired.previous_release == release("1.0.0")
     assert desired.health_timeout_s == 30
-    assert h.executor.submits[-1][1][0].username == "puller"
+    assert h.reconciler.submits[-1][1][0].username == "puller"
 
 
 def test_upgrade_to_another_application_is_invalid(h: Harness) -> None:
@@ -157,7 +157,7 @@ def test_upgrade_to_another_application_is_invalid(h: Harness) -> None:
     event = result.events[0]
     assert isinstance(event, CommandRejected)
     assert event.data.reason is RejectReason.INVALID
-    assert len(h.executor.submits) == 1
+    assert len(h.reconciler.submits) == 1
 
 
 def test_deploy_of_existing_id_with_other_release_is_a_conflict(h: Harness) -> None:
@@ -182,7 +182,7 @@ def test_unknown_deployment(h: Harness, kind: str) -> None:
     event = result.events[0]
     assert isinstance(event, CommandRejected)
     assert event.data.reason is RejectReason.UNKNOWN_DEPLOYMENT
-    assert h.executor.submits == []
+    assert h.reconciler.submits == []
     entry = h.store.journal_get(result.command_id)
     assert entry is not None
     assert entry.status is CommandStatus.REJECTED
@@ -200,7 +200,7 @@ def test_expired_command_is_rejected_and_not_executed(h: Harness) -> None:
     assert isinstance(event, CommandRejected)
     assert event.data.reason is RejectReason.EXPIRED
     assert h.store.get("dep-1") is None
-    assert h.executor.submits == []
+    assert h.reconciler.submits == []
 
 
 def test_duplicate_is_not_executed_and_its_outcome_is_republished(h: Harness) -> None:
@@ -209,7 +209,7 @@ def test_duplicate_is_not_executed_and_its_outcome_is_republished(h: Harness) ->
     before = h.published()
     again = h.send(command)
     assert again.disposition is Disposition.DUPLICATE
-    assert len(h.executor.submits) == 1
+    assert len(h.reconciler.submits) == 1
     after = h.published()
     assert len(after) == len(before) + 1
     replay = after[-1]
@@ -236,10 +236,10 @@ def test_duplicate_while_in_progress_republishes_accepted(tmp_path: Path) -> Non
     again = h.send(command).events[0]
     assert isinstance(again, CommandAccepted)
     assert len(h.store.journal()) == 1, "not executed twice"
-    # The executor is woken again with the credentials (submit is idempotent): after a crash
-    # before the first submit this is the only way the executor gets them back.
-    assert [d for d, _ in h.executor.submits] == ["dep-1", "dep-1"]
-    assert h.executor.submits[1][1][0].password.get_secret_value() == SECRET
+    # The reconciler is woken again with the credentials (submit is idempotent): after a crash
+    # before the first submit this is the only way the reconciler gets them back.
+    assert [d for d, _ in h.reconciler.submits] == ["dep-1", "dep-1"]
+    assert h.reconciler.submits[1][1][0].password.get_secret_value() == SECRET
     h.store.close()
 
 
@@ -307,7 +307,7 @@ def test_sync_publishes_inventory_then_succeeded(h: Harness) -> None:
 
 
 def test_sync_when_the_engine_fails(h: Harness) -> None:
-    h.executor.fail_inventory = True
+    h.reconciler.fail_inventory = True
     result = h.send(simple("sync"))
     assert isinstance(result.events[-1], CommandFailed)
     entry = h.store.journal_get(result.command_id)
@@ -315,21 +315,21 @@ def test_sync_when_the_engine_fails(h: Harness) -> None:
     assert entry.status is CommandStatus.FAILED
 
 
-def test_decide_is_pure_and_rejects_other_system_models() -> None:
+def test_decide_command_is_pure_and_rejects_other_system_models() -> None:
     spec = release().model_copy(update={"system_models": ["rpi4-64"]})
     command = deploy().model_copy(
         update={"data": deploy().data.model_copy(update={"release": spec})}
     )
-    assert isinstance(decide(command, None, "imx8"), Rejection)
-    assert isinstance(decide(command, None, "rpi4-64"), DesiredDeployment)
-    assert isinstance(decide(command, None, None), DesiredDeployment)
+    assert isinstance(decide_command(command, None, "imx8"), Rejection)
+    assert isinstance(decide_command(command, None, "rpi4-64"), DesiredDeployment)
+    assert isinstance(decide_command(command, None, None), DesiredDeployment)
 
 
 def test_deploy_after_delete_starts_afresh() -> None:
     gone = DesiredDeployment(
         deployment_id="dep-1", release=release("1.0.0"), target=TargetState.DELETED
     )
-    decision = decide(deploy(version="3.0.0"), gone)
+    decision = decide_command(deploy(version="3.0.0"), gone)
     assert isinstance(decision, DesiredDeployment)
     assert decision.target is TargetState.RUNNING
     assert decision.release.version == "3.0.0"
@@ -339,20 +339,20 @@ class _Crash(BaseException):
     """The process dying (not an error the handler may catch)."""
 
 
-class CrashingExecutor(FakeExecutor):
-    """Dies in ``submit``: after the journal row was committed, before the executor woke."""
+class CrashingReconciler(FakeReconciler):
+    """Dies in ``submit``: after the journal row was committed, before the reconciler woke."""
 
     def submit(self, deployment_id: str, credentials: Sequence[RegistryCredential] = ()) -> None:
         raise _Crash
 
 
-def _restarted(h: Harness) -> FakeExecutor:
-    """A fresh executor and handler on the same store, as after an agent restart."""
-    h.executor = FakeExecutor(h.store, h.outbox, auto_succeed=False)
+def _restarted(h: Harness) -> FakeReconciler:
+    """A fresh reconciler and handler on the same store, as after an agent restart."""
+    h.reconciler = FakeReconciler(h.store, h.outbox, auto_succeed=False)
     h.handler = CommandHandler(
-        device_id=DEVICE, outbox=h.outbox, desired=h.store, executor=h.executor
+        device_id=DEVICE, outbox=h.outbox, desired=h.store, reconciler=h.reconciler
     )
-    return h.executor
+    return h.reconciler
 
 
 @pytest.mark.parametrize("make", [deploy, upgrade], ids=["deploy", "upgrade"])
@@ -363,8 +363,8 @@ def test_redelivery_after_a_crash_before_submit_hands_over_the_credentials(
     if make is upgrade:
         h.send(deploy(credentials=False))
     command = make()
-    h.executor = CrashingExecutor(h.store, h.outbox)
-    h.handler.executor = h.executor
+    h.reconciler = CrashingReconciler(h.store, h.outbox)
+    h.handler.reconciler = h.reconciler
     with pytest.raises(_Crash):
         h.send(command)
     entry = h.store.journal_get(command.id)
@@ -373,12 +373,12 @@ def test_redelivery_after_a_crash_before_submit_hands_over_the_credentials(
     before = h.published()
     journal_before = h.store.journal()
 
-    executor = _restarted(h)
+    reconciler = _restarted(h)
     again = h.send(command)  # the broker redelivers: it was never acknowledged
 
     assert again.disposition is Disposition.DUPLICATE
-    assert [d for d, _ in executor.submits] == ["dep-1"]
-    credentials = executor.submits[0][1]
+    assert [d for d, _ in reconciler.submits] == ["dep-1"]
+    credentials = reconciler.submits[0][1]
     assert [c.password.get_secret_value() for c in credentials] == [SECRET]
     journal = [(e.command_id, e.status) for e in h.store.journal()]
     assert journal == [(e.command_id, e.status) for e in journal_before], "not journaled again"
@@ -390,10 +390,10 @@ def test_redelivery_after_a_crash_before_submit_hands_over_the_credentials(
 
 def test_redelivery_of_a_finished_command_does_not_submit(h: Harness) -> None:
     command = deploy()
-    h.send(command)  # the fake executor succeeds at once
-    executor = _restarted(h)
+    h.send(command)  # the fake reconciler succeeds at once
+    reconciler = _restarted(h)
     h.send(command)
-    assert executor.submits == []
+    assert reconciler.submits == []
 
 
 def test_redelivery_of_a_superseded_command_does_not_submit(tmp_path: Path) -> None:
@@ -401,7 +401,7 @@ def test_redelivery_of_a_superseded_command_does_not_submit(tmp_path: Path) -> N
     first = deploy()
     h.send(first)
     h.send(upgrade())  # still in flight, first is no longer the desired state's command
-    executor = _restarted(h)
+    reconciler = _restarted(h)
     h.send(first)
-    assert executor.submits == []
+    assert reconciler.submits == []
     h.store.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.tests.agent_support import DEVICE, TRACEPARENT, FakeExecutor, deploy, release
+from edge.tests.agent_support import DEVICE, TRACEPARENT, FakeReconciler, deploy, release
 from fleetwire.edge.errors import StoreError
 from fleetwire.edge.handler import CommandHandler
 from fleetwire.edge.journal import CommandStatus, JournalEntry, redacted_command_json
@@ -87,7 +87,7 @@ def test_pending_replays_in_seq_order_after_restart(tmp_path: Path) -> None:
 def test_compaction_drops_only_superseded_container_states(tmp_path: Path) -> None:
     store = Store.open(tmp_path, outbox_limit=100)
     outbox = Outbox(store, DEVICE)
-    fake = FakeExecutor(store, outbox)
+    fake = FakeReconciler(store, outbox)
     for i in range(60):
         fake.emit_container(i, container="web")
         fake.emit_container(i, container="db")
@@ -131,8 +131,8 @@ def test_emit_is_thread_safe(tmp_path: Path) -> None:
 def test_outbox_sets_source_and_trace_from_the_journal(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     outbox = Outbox(store, DEVICE)
-    fake = FakeExecutor(store, outbox, auto_succeed=False)
-    handler = CommandHandler(device_id=DEVICE, outbox=outbox, desired=store, executor=fake)
+    fake = FakeReconciler(store, outbox, auto_succeed=False)
+    handler = CommandHandler(device_id=DEVICE, outbox=outbox, desired=store, reconciler=fake)
     command = deploy()
     handler.handle(encode(command))
     outbox.emit(

@@ -1,4 +1,4 @@
-"""Fixtures of the executor tests: busybox test images, a list sink, executors that clean up.
+"""Fixtures of the reconciler tests: busybox test images, a list sink, reconcilers that clean up.
 
 The images are ours (``fleetwire-engine-test/app:v1..v3``) so this suite does not depend on the
 shared fixtures' build: v1 and v2 serve ``/health`` with busybox httpd on 8080, v3 does not.
@@ -20,12 +20,12 @@ from edge.tests.engine.support import (
     DEVICE,
     DOCKERFILE,
     REPO,
-    ExecutorFactory,
     ListSink,
+    ReconcilerFactory,
     cleanup_deployment,
 )
 from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
-from fleetwire.edge.engine.reconciler import DockerExecutor
+from fleetwire.edge.engine.reconciler import DockerReconciler
 
 
 def _build(client: docker.DockerClient, tag: str, *, healthy: bool) -> None:
@@ -82,16 +82,16 @@ def sink() -> ListSink:
 
 
 @pytest.fixture
-def make_executor(
+def make_reconciler(
     engine_docker: docker.DockerClient, store: MemoryDesiredStateStore, sink: ListSink
-) -> Iterator[ExecutorFactory]:
-    """Build started executors with test timings; all are stopped at teardown.
+) -> Iterator[ReconcilerFactory]:
+    """Build started reconcilers with test timings; all are stopped at teardown.
 
     ``sink``, ``store`` and ``device_id`` default to the test's own and :data:`DEVICE`.
     """
-    made: list[DockerExecutor] = []
+    made: list[DockerReconciler] = []
 
-    def make(**kwargs: Any) -> DockerExecutor:
+    def make(**kwargs: Any) -> DockerReconciler:
         options: dict[str, Any] = {
             "grace_s": 1.0,
             "poll_s": 0.1,
@@ -103,7 +103,7 @@ def make_executor(
         target_store = kwargs.pop("store", store)
         device = kwargs.pop("device_id", DEVICE)
         options.update(kwargs)
-        ex = DockerExecutor(engine_docker, target_store, target_sink, device, **options)
+        ex = DockerReconciler(engine_docker, target_store, target_sink, device, **options)
         made.append(ex)
         ex.start()
         return ex

@@ -1,4 +1,4 @@
-"""Helpers of the executor tests: test releases, a list-collecting sink, cleanup by label."""
+"""Helpers of the reconciler tests: test releases, a list-collecting sink, cleanup by label."""
 
 import threading
 import time
@@ -9,7 +9,7 @@ from typing import Any
 
 import docker
 from fleetwire.edge.engine import labels as lb
-from fleetwire.edge.engine.reconciler import DockerExecutor
+from fleetwire.edge.engine.reconciler import DockerReconciler
 from fleetwire.edge.ports import DesiredDeployment
 from fleetwire.protocol.events import CommandFailed, CommandSucceeded, DeviceEvent
 from fleetwire.protocol.release import ContainerSpec, HealthCheck, ReleaseSpec, VolumeSpec
@@ -64,7 +64,7 @@ def release(
     )
 
 
-ExecutorFactory = Callable[..., DockerExecutor]
+ReconcilerFactory = Callable[..., DockerReconciler]
 
 
 class ListSink:

@@ -10,8 +10,8 @@ from edge.tests.engine.support import (
     DEVICE,
     HEALTH,
     REPO,
-    ExecutorFactory,
     ListSink,
+    ReconcilerFactory,
     desired,
     release,
 )
@@ -33,7 +33,7 @@ def test_container_networks_and_volumes_are_created_as_specified(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
     tmp_path: Path,
 ) -> None:
@@ -66,7 +66,7 @@ def test_container_networks_and_volumes_are_created_as_specified(
     )
     d = desired(deployment_id, rel)
     store.put(d)
-    make_executor().submit(deployment_id)
+    make_reconciler().submit(deployment_id)
     assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
     (c,) = engine_docker.containers.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]})
     attrs = c.attrs
@@ -97,12 +97,12 @@ def test_a_newer_target_supersedes_the_running_one(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     slow = desired(deployment_id, release(tag="v3"), health_timeout_s=60)
     store.put(slow)
-    ex = make_executor()
+    ex = make_reconciler()
     ex.submit(deployment_id)
     sink.wait_for(
         lambda e: (

@@ -10,8 +10,8 @@ import docker
 from edge.tests.engine.support import (
     APPLICATION,
     DEVICE,
-    ExecutorFactory,
     ListSink,
+    ReconcilerFactory,
     desired,
     release,
 )
@@ -52,12 +52,12 @@ def test_deploy_runs_healthy_and_reports_in_order(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release())
     store.put(d)
-    ex = make_executor()
+    ex = make_reconciler()
     ex.submit(deployment_id)
     outcome = sink.outcome(d.command_id or "")
     assert isinstance(outcome, CommandSucceeded)
@@ -102,12 +102,12 @@ def test_deploy_runs_healthy_and_reports_in_order(
 def test_same_target_again_just_succeeds(
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release())
     store.put(d)
-    ex = make_executor()
+    ex = make_reconciler()
     ex.submit(deployment_id)
     assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
     again = desired(deployment_id, release())
@@ -122,12 +122,12 @@ def test_stop_then_start_keeps_the_container(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release())
     store.put(d)
-    ex = make_executor()
+    ex = make_reconciler()
     ex.submit(deployment_id)
     sink.outcome(d.command_id or "")
     (before,) = _containers(engine_docker, deployment_id)
@@ -159,12 +159,12 @@ def test_redeploy_recreates_containers(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release())
     store.put(d)
-    ex = make_executor()
+    ex = make_reconciler()
     ex.submit(deployment_id)
     sink.outcome(d.command_id or "")
     (before,) = _containers(engine_docker, deployment_id)
@@ -183,13 +183,13 @@ def test_delete_keeps_volumes_unless_purged(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
     purge: bool,
 ) -> None:
     d = desired(deployment_id, release())
     store.put(d)
-    ex = make_executor()
+    ex = make_reconciler()
     ex.submit(deployment_id)
     sink.outcome(d.command_id or "")
     delete = desired(deployment_id, release(), target=TargetState.DELETED, purge_volumes=purge)
@@ -208,12 +208,12 @@ def test_delete_keeps_volumes_unless_purged(
 def test_unhealthy_deploy_fails_with_unhealthy(
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release(tag="v3"), health_timeout_s=15)
     store.put(d)
-    ex = make_executor()
+    ex = make_reconciler()
     ex.submit(deployment_id)
     outcome = sink.outcome(d.command_id or "")
     assert isinstance(outcome, CommandFailed)
@@ -226,7 +226,7 @@ def test_the_images_own_health_check_counts_without_one_in_the_release(
     test_images: Any,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
     version: str,
     ok: bool,
@@ -236,7 +236,7 @@ def test_the_images_own_health_check_counts_without_one_in_the_release(
     image = test_images.v1 if version == "v1" else test_images.v3_unhealthy
     d = desired(deployment_id, release(image=image, health=None), health_timeout_s=30)
     store.put(d)
-    ex = make_executor(grace_s=60.0)
+    ex = make_reconciler(grace_s=60.0)
     started = time.monotonic()
     ex.submit(deployment_id)
     outcome = sink.outcome(d.command_id or "", timeout=40)

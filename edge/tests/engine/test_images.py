@@ -7,7 +7,7 @@ import pytest
 from pydantic import SecretStr
 
 import docker
-from edge.tests.engine.support import REPO, ExecutorFactory, ListSink, desired, release
+from edge.tests.engine.support import REPO, ListSink, ReconcilerFactory, desired, release
 from fleetwire.edge.engine.errors import ImageImportFailed, PullFailed
 from fleetwire.edge.engine.images import import_image, normalize_ref, pull_image
 from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
@@ -43,7 +43,7 @@ def test_failed_pull_with_credentials_never_shows_the_secret(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -56,7 +56,7 @@ def test_failed_pull_with_credentials_never_shows_the_secret(
 
     d = desired(deployment_id, release(image=UNREACHABLE, credentials="private"))
     store.put(d)
-    ex = make_executor()
+    ex = make_reconciler()
     ex.submit(deployment_id, [_credential()])
     outcome = sink.outcome(d.command_id or "")
     assert isinstance(outcome, CommandFailed)
@@ -77,7 +77,7 @@ def test_offline_image_package_is_imported(
     engine_images: dict[str, str],
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
     tmp_path: Path,
 ) -> None:
@@ -93,7 +93,7 @@ def test_offline_image_package_is_imported(
         assert offline in import_image(engine_docker, tarball)
         d = desired(deployment_id, release(image=offline))
         store.put(d)
-        make_executor().submit(deployment_id)
+        make_reconciler().submit(deployment_id)
         assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
     finally:
         for c in engine_docker.containers.list(all=True, filters={"ancestor": offline}):

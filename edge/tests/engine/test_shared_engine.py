@@ -1,6 +1,6 @@
 """Two agents on one Docker Engine (``compose.dev.yaml`` runs two; test suites run many).
 
-Each executor reads, reports, watches and converges only what carries its own
+Each reconciler reads, reports, watches and converges only what carries its own
 ``io.fleetwire.device``: another device's containers, networks and volumes are invisible to it,
 and names include the device, so even one deployment id on two devices cannot collide.
 """
@@ -14,8 +14,8 @@ import pytest
 
 import docker
 from edge.tests.engine.support import (
-    ExecutorFactory,
     ListSink,
+    ReconcilerFactory,
     cleanup_deployment,
     desired,
     release,
@@ -23,7 +23,7 @@ from edge.tests.engine.support import (
 from fleetwire.edge.engine import labels as lb
 from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
 from fleetwire.edge.engine.observed import observe
-from fleetwire.edge.engine.reconciler import DockerExecutor
+from fleetwire.edge.engine.reconciler import DockerReconciler
 from fleetwire.edge.ports import TargetState
 from fleetwire.protocol.events import CommandSucceeded, ContainerStateChanged, ContainerStatus
 from fleetwire.protocol.release import NetworkSpec, ReleaseSpec
@@ -32,13 +32,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
 
 
 class _Agent:
-    """One device: its own id, store, sink and executor."""
+    """One device: its own id, store, sink and reconciler."""
 
-    def __init__(self, make_executor: ExecutorFactory, name: str) -> None:
+    def __init__(self, make_reconciler: ReconcilerFactory, name: str) -> None:
         self.device_id = f"{name}-{uuid.uuid4().hex[:8]}"
         self.store = MemoryDesiredStateStore()
         self.sink = ListSink()
-        self.ex: DockerExecutor = make_executor(
+        self.ex: DockerReconciler = make_reconciler(
             device_id=self.device_id, store=self.store, sink=self.sink
         )
 
@@ -78,11 +78,11 @@ def other_deployment_id(engine_docker: docker.DockerClient) -> Iterator[str]:
 
 def test_each_device_sees_reports_and_watches_only_its_own(
     engine_docker: docker.DockerClient,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
     other_deployment_id: str,
 ) -> None:
-    a, b = _Agent(make_executor, "dev-a"), _Agent(make_executor, "dev-b")
+    a, b = _Agent(make_reconciler, "dev-a"), _Agent(make_reconciler, "dev-b")
     a.deploy(deployment_id, _with_network(release()))
     b.deploy(other_deployment_id, _with_network(release()))
 
@@ -119,11 +119,11 @@ def test_each_device_sees_reports_and_watches_only_its_own(
 
 
 def test_one_deployment_id_on_two_devices_never_collides(
-    engine_docker: docker.DockerClient, make_executor: ExecutorFactory, deployment_id: str
+    engine_docker: docker.DockerClient, make_reconciler: ReconcilerFactory, deployment_id: str
 ) -> None:
     # The hardest case for names and orphans: the same deployment id on both devices, other
     # releases. Before device labels, B removed A's container as "replaced" and shared its volume.
-    a, b = _Agent(make_executor, "dev-a"), _Agent(make_executor, "dev-b")
+    a, b = _Agent(make_reconciler, "dev-a"), _Agent(make_reconciler, "dev-b")
     a.deploy(deployment_id, _with_network(release("1.0.0", "v1")))
     b.deploy(deployment_id, _with_network(release("2.0.0", "v2")))
 

@@ -8,8 +8,8 @@ import docker
 from edge.tests.engine.support import (
     DEVICE,
     HEALTH,
-    ExecutorFactory,
     ListSink,
+    ReconcilerFactory,
     desired,
     release,
 )
@@ -50,10 +50,10 @@ def test_upgrade_to_a_healthy_release_removes_the_old_one(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
-    ex = make_executor()
+    ex = make_reconciler()
     v1, v2 = release("1.0.0", "v1"), release("2.0.0", "v2")
     _deploy(store, sink, ex, deployment_id, v1)
     up = desired(deployment_id, v2, previous_release=v1, command_type="upgrade")
@@ -80,10 +80,10 @@ def test_upgrade_to_an_unhealthy_release_rolls_back(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
-    ex = make_executor()
+    ex = make_reconciler()
     v2, v3 = release("2.0.0", "v2"), release("3.0.0", "v3")
     _deploy(store, sink, ex, deployment_id, v2)
     up = desired(deployment_id, v3, previous_release=v2, health_timeout_s=10)
@@ -117,21 +117,21 @@ def test_upgrade_to_an_unhealthy_release_rolls_back(
     assert answers == [outcome]
 
 
-def test_restarted_executor_finds_its_containers_and_reports_nothing(
+def test_restarted_reconciler_finds_its_containers_and_reports_nothing(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     first_sink = ListSink()
-    first = make_executor(sink=first_sink)
+    first = make_reconciler(sink=first_sink)
     _deploy(store, first_sink, first, deployment_id, release())
     before = _by_release(engine_docker, deployment_id)
     first.stop()
     time.sleep(1.2)  # past the grace period: a restarted agent has nothing to wait for
 
     second_sink = ListSink()
-    second = make_executor(sink=second_sink, watch=False)
+    second = make_reconciler(sink=second_sink, watch=False)
     deadline = time.monotonic() + 20
     while second.state_of(deployment_id) is None and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -146,14 +146,14 @@ def test_interrupted_upgrade_ends_on_one_whole_healthy_release(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     # v1 runs; the agent crashed mid-upgrade to v2: v2's container created but never started,
     # v1 stopped, the store still says "upgrading from v1".
     v1 = release("1.0.0", "v1")
     v2 = release("2.0.0", "v2")
-    first = make_executor(watch=False)
+    first = make_reconciler(watch=False)
     _deploy(store, sink, first, deployment_id, v1)
     first.stop()
     up = desired(deployment_id, v2, previous_release=v1)
@@ -173,7 +173,7 @@ def test_interrupted_upgrade_ends_on_one_whole_healthy_release(
         c.stop(timeout=2)
     assert sorted(_by_release(engine_docker, deployment_id)) == ["1.0.0", "2.0.0"]
 
-    make_executor()
+    make_reconciler()
     outcome = sink.outcome(up.command_id or "")
     assert isinstance(outcome, CommandSucceeded)  # the new release became healthy: roll forward
     assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
@@ -186,12 +186,12 @@ def test_interrupted_upgrade_to_a_bad_release_rolls_back(
     engine_docker: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
-    make_executor: ExecutorFactory,
+    make_reconciler: ReconcilerFactory,
     deployment_id: str,
 ) -> None:
     v2 = release("2.0.0", "v2")
     v3 = release("3.0.0", "v3")
-    first = make_executor(watch=False)
+    first = make_reconciler(watch=False)
     _deploy(store, sink, first, deployment_id, v2)
     first.stop()
     up = desired(deployment_id, v3, previous_release=v2, health_timeout_s=8)
@@ -204,7 +204,7 @@ def test_interrupted_upgrade_to_a_bad_release_rolls_back(
     ):
         if step.action in ("create_container", "stop_container", "start_container"):
             execute(ctx, step)  # new one running, old one stopped; then "kill -9"
-    make_executor()
+    make_reconciler()
     outcome = sink.outcome(up.command_id or "")
     assert isinstance(outcome, CommandFailed)
     assert outcome.data.error.code == "rolled_back"

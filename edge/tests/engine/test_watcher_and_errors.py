@@ -13,7 +13,7 @@ from fleetwire.edge.engine.errors import EngineUnreachable, PullFailed
 from fleetwire.edge.engine.executors import ExecContext, execute
 from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
 from fleetwire.edge.engine.observed import ObservedContainer
-from fleetwire.edge.engine.reconciler import DockerExecutor
+from fleetwire.edge.engine.reconciler import DockerReconciler
 from fleetwire.edge.engine.steps import PullImage
 from fleetwire.edge.engine.watcher import Coalescer
 from fleetwire.protocol.commands import RegistryCredential
@@ -82,7 +82,7 @@ def test_unreachable_engine_is_reported_not_fatal() -> None:
     d = desired("dep-unreachable", release())
     store.put(d)
     client = _unreachable_client()
-    ex = DockerExecutor(client, store, sink, DEVICE, watch=False, backoff_s=60)
+    ex = DockerReconciler(client, store, sink, DEVICE, watch=False, backoff_s=60)
     ex.start()
     try:
         outcome = sink.outcome(d.command_id or "", timeout=20)

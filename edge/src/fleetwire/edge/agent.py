@@ -1,13 +1,13 @@
-"""Wiring: store, outbox, executor, command handler and MQTT session of one device.
+"""Wiring: store, outbox, reconciler, command handler and MQTT session of one device.
 
 ``Agent(config).run()`` blocks until :meth:`Agent.stop` (or SIGTERM/SIGINT through the CLI).
-The executor comes from a factory so tests can pass a fake; the default factory builds the
-Docker executor of ``fleetwire.edge.engine`` with a Docker client (the only Docker call here).
+The reconciler comes from a factory so tests can pass a fake; the default factory builds the
+:class:`~fleetwire.edge.engine.reconciler.DockerReconciler` with a Docker client (the only
+Docker call here).
 """
 
 import contextlib
 import fcntl
-import importlib
 import logging
 import os
 import socket
@@ -16,30 +16,30 @@ from collections.abc import Callable
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import IO, Final, cast
+from typing import IO, TYPE_CHECKING, Any, Final, cast
 
 from fleetwire.edge.config import AgentConfig
-from fleetwire.edge.errors import ConfigError, ExecutorUnavailable
+from fleetwire.edge.errors import ConfigError, ReconcilerUnavailable
 from fleetwire.edge.handler import CommandHandler
 from fleetwire.edge.outbox import Outbox
-from fleetwire.edge.ports import EventSink, Executor
+from fleetwire.edge.ports import EventSink, Reconciler
 from fleetwire.edge.session import MqttSession
 from fleetwire.edge.store import Store
 from fleetwire.protocol.envelope import device_source, utcnow
 from fleetwire.protocol.events import PresenceBirth, PresenceBirthData
 from fleetwire.protocol.registry import COMMAND_TYPES
 
+if TYPE_CHECKING:
+    from docker import DockerClient
+
 log = logging.getLogger(__name__)
 
-# Where the Docker executor lives (the first module that imports and has the class wins).
-EXECUTOR_MODULES: Final = ("fleetwire.edge.engine.reconciler", "fleetwire.edge.engine.executor")
-EXECUTOR_CLASS: Final = "DockerExecutor"
 LOCK_FILE_NAME: Final = "agent.lock"
 # The Docker API version used when the engine cannot be asked for its own (it is down at start):
 # Docker Engine 20.10, the oldest engine Fleetwire is tested with.
 FALLBACK_DOCKER_API: Final = "1.41"
 
-ExecutorFactory = Callable[[AgentConfig, Store, Outbox], Executor]
+ReconcilerFactory = Callable[[AgentConfig, Store, Outbox], Reconciler]
 
 
 def agent_version() -> str:
@@ -48,22 +48,6 @@ def agent_version() -> str:
         return version("fleetwire-edge")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "0+unknown"
-
-
-def _docker_executor_class() -> Callable[..., object]:
-    problems: list[str] = []
-    for name in EXECUTOR_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ImportError as exc:
-            problems.append(f"cannot import {name} ({exc})")
-            continue
-        cls = getattr(module, EXECUTOR_CLASS, None)
-        if cls is not None:
-            return cast("Callable[..., object]", cls)
-        problems.append(f"{name} has no {EXECUTOR_CLASS}")
-    msg = "the Docker executor is not available: " + "; ".join(problems)
-    raise ExecutorUnavailable(msg)
 
 
 def docker_client() -> object:
@@ -75,26 +59,34 @@ def docker_client() -> object:
     try:
         return docker.from_env()
     except DockerException as exc:
-        # The engine may come up later: the executor reports it unreachable meanwhile.
-        log.warning("Docker Engine unreachable (%s); the executor will keep trying", exc)
+        # The engine may come up later: the reconciler reports it unreachable meanwhile.
+        log.warning("Docker Engine unreachable (%s); the reconciler will keep trying", exc)
         return docker.from_env(version=FALLBACK_DOCKER_API)
 
 
-def docker_executor(
+def docker_reconciler(
     config: AgentConfig,
     store: Store,
     sink: EventSink,
     *,
     client: object | None = None,
-    **options: object,
-) -> Executor:
-    """The real executor: ``DockerExecutor(client, store, sink, device_id, **options)``.
+    **options: Any,
+) -> Reconciler:
+    """The real reconciler: ``DockerReconciler(client, store, sink, device_id, **options)``.
 
     ``client`` defaults to :func:`docker_client`; the caller of a client it passes closes it.
+    Raises :class:`ReconcilerUnavailable` when the engine package cannot be imported.
     """
-    cls = _docker_executor_class()
+    try:
+        # Imported here, not at the top: the engine pulls in the Docker SDK and requests, which
+        # the CLI's other commands (status --no-engine, journal, --help) and fake-reconciler
+        # tests do not need.
+        from fleetwire.edge.engine.reconciler import DockerReconciler
+    except ImportError as exc:
+        msg = f"the Docker reconciler is not available: {exc}"
+        raise ReconcilerUnavailable(msg) from exc
     engine = docker_client() if client is None else client
-    return cast("Executor", cls(engine, store, sink, config.device_id, **options))
+    return DockerReconciler(cast("DockerClient", engine), store, sink, config.device_id, **options)
 
 
 class _DataDirLock:
@@ -120,7 +112,7 @@ class Agent:
     """One device's agent."""
 
     def __init__(
-        self, config: AgentConfig, *, executor_factory: ExecutorFactory = docker_executor
+        self, config: AgentConfig, *, reconciler_factory: ReconcilerFactory = docker_reconciler
     ) -> None:
         self.config = config
         self._lock = _DataDirLock(config.data_dir)
@@ -128,7 +120,7 @@ class Agent:
             self.store = Store.open(config.data_dir, outbox_limit=config.outbox_limit)
             self.store.set_setting("device_id", config.device_id)
             self.outbox = Outbox(self.store, config.device_id)
-            self.executor = executor_factory(config, self.store, self.outbox)
+            self.reconciler = reconciler_factory(config, self.store, self.outbox)
         except BaseException:
             self._lock.release()
             raise
@@ -136,7 +128,7 @@ class Agent:
             device_id=config.device_id,
             outbox=self.outbox,
             desired=self.store,
-            executor=self.executor,
+            reconciler=self.reconciler,
             system_model=config.system_model,
         )
         self.session = MqttSession(
@@ -148,7 +140,7 @@ class Agent:
     def birth(self) -> PresenceBirth:
         """The retained presence message published on every connect."""
         try:
-            docker_version = self.executor.docker_version()
+            docker_version = self.reconciler.docker_version()
         except Exception:
             log.exception("could not read the Docker version")
             docker_version = None
@@ -178,11 +170,11 @@ class Agent:
         if pruned:
             log.info("forgot %d journal entries older than %s", pruned, cutoff.date())
         try:
-            self.executor.start()
+            self.reconciler.start()
             try:
                 self.session.run(self._stop)
             finally:
-                self.executor.stop()
+                self.reconciler.stop()
         finally:
             self.store.close()
             self._lock.release()

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from fleetwire.edge.agent import Agent, agent_version, docker_client, docker_executor
+from fleetwire.edge.agent import Agent, agent_version, docker_client, docker_reconciler
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.errors import ConfigError, EdgeError
 from fleetwire.edge.logs import configure_logging
@@ -117,8 +117,8 @@ def _engine_inventory(store: Store, data_dir: Path) -> tuple[InventoryData | Non
     try:
         client = docker_client()
         cfg = AgentConfig(device_id=device_id, data_dir=data_dir)
-        executor = docker_executor(cfg, store, _DiscardSink(), client=client, watch=False)
-        return executor.inventory(), ""
+        reconciler = docker_reconciler(cfg, store, _DiscardSink(), client=client, watch=False)
+        return reconciler.inventory(), ""
     except Exception as exc:  # noqa: BLE001 - any failure means: show desired state only
         return None, f"engine not reachable ({type(exc).__name__}: {exc}); desired state only"
     finally:

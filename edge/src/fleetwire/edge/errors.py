@@ -13,5 +13,5 @@ class StoreError(EdgeError):
     """The SQLite store could not be opened or written."""
 
 
-class ExecutorUnavailable(EdgeError):
-    """The executor (planner + Docker) could not be constructed."""
+class ReconcilerUnavailable(EdgeError):
+    """The reconciler (planner + Docker) could not be constructed."""

@@ -1,8 +1,9 @@
 """Commands in, desired state and command lifecycle events out.
 
-:func:`decide` is the pure part: given a command and the deployment's current desired state it
-returns the new desired state or a rejection. :class:`CommandHandler` adds the journal (a
-repeated command is answered from it, never executed twice), the outbox and the executor.
+:func:`decide_command` is the pure part: given a command and the deployment's current desired
+state it returns the new desired state or a rejection (not to be confused with the engine
+planner's per-container ``decide``). :class:`CommandHandler` adds the journal (a repeated command
+is answered from it, never executed twice), the outbox and the reconciler.
 Nothing here raises on a bad payload: every input gets an answer.
 """
 
@@ -25,7 +26,7 @@ from fleetwire.edge.journal import (
     redacted_command_json,
 )
 from fleetwire.edge.outbox import Outbox
-from fleetwire.edge.ports import DesiredDeployment, DesiredStateStore, Executor, TargetState
+from fleetwire.edge.ports import DesiredDeployment, DesiredStateStore, Reconciler, TargetState
 from fleetwire.edge.tracing import TraceContext, command_span
 from fleetwire.protocol.codec import DEFAULT_CODEC, Codec
 from fleetwire.protocol.commands import (
@@ -93,7 +94,7 @@ class Handled:
     events: list[DeviceEvent] = field(default_factory=list)
 
 
-def decide(
+def decide_command(
     command: Command, existing: DesiredDeployment | None, system_model: str | None = None
 ) -> DesiredDeployment | Rejection:
     """The new desired state a deployment command asks for, or why it is refused (pure)."""
@@ -122,7 +123,7 @@ def decide(
             command_id=command.id,
             command_type=command.type,
         )
-    if isinstance(command, SyncCommand):  # pragma: no cover - handled before decide()
+    if isinstance(command, SyncCommand):  # pragma: no cover - handled before decide_command()
         return Rejection(RejectReason.INVALID, "sync changes no deployment")
     deployment_id = command.data.deployment_id
     if live is None and not (isinstance(command, DeleteCommand) and existing is not None):
@@ -199,7 +200,7 @@ class CommandHandler:
         device_id: str,
         outbox: Outbox,
         desired: DesiredStateStore,
-        executor: Executor,
+        reconciler: Reconciler,
         system_model: str | None = None,
         codec: Codec = DEFAULT_CODEC,
         clock: Callable[[], datetime] = utcnow,
@@ -207,7 +208,7 @@ class CommandHandler:
         self.device_id = device_id
         self.outbox = outbox
         self.desired = desired
-        self.executor = executor
+        self.reconciler = reconciler
         self.system_model = system_model
         self.codec = codec
         self.clock = clock
@@ -282,7 +283,7 @@ class CommandHandler:
         if isinstance(command, SyncCommand):
             return self._sync(command, trace)
         existing = self.desired.get(command.data.deployment_id)
-        decision = decide(command, existing, self.system_model)
+        decision = decide_command(command, existing, self.system_model)
         if isinstance(decision, Rejection):
             return self._reject(command, trace, decision)
         accepted = self.outbox.record_command(
@@ -292,22 +293,23 @@ class CommandHandler:
         )
         credentials = getattr(command.data, "credentials", [])
         try:
-            self.executor.submit(decision.deployment_id, credentials)
+            self.reconciler.submit(decision.deployment_id, credentials)
         except Exception as exc:
             log.exception(
-                "executor refused %s",
+                "the reconciler refused %s",
                 command.id,
                 extra={"device_id": self.device_id, "command_id": command.id},
             )
+            # The wire code keeps its old name: operators and integrators may match on it.
             failed = self._fail(command, "executor.submit_failed", str(exc))
             return Handled(command.id, Disposition.FAILED, [accepted, failed])
         return Handled(command.id, Disposition.ACCEPTED, [accepted])
 
     def _resubmit_credentials(self, command: Command) -> None:
-        """Hand a redelivered, still running command's credentials to the executor again.
+        """Hand a redelivered, still running command's credentials to the reconciler again.
 
         Credentials are never persisted, so an agent that crashed between journaling a deploy
-        or upgrade and ``executor.submit`` resumes it from the store without them; the broker
+        or upgrade and ``reconciler.submit`` resumes it from the store without them; the broker
         redelivers the unacknowledged command, and this is the only chance to supply them.
         ``submit`` is idempotent; nothing is journaled or executed a second time. Only while
         the command is still the deployment's desired state: an older command's credentials
@@ -321,10 +323,10 @@ class CommandHandler:
         if desired is None or desired.command_id != command.id:
             return
         try:
-            self.executor.submit(deployment_id, credentials)
+            self.reconciler.submit(deployment_id, credentials)
         except Exception:
             log.exception(
-                "executor refused the credentials of redelivered %s",
+                "the reconciler refused the credentials of redelivered %s",
                 command.id,
                 extra={"device_id": self.device_id, "command_id": command.id},
             )
@@ -384,7 +386,7 @@ class CommandHandler:
             )
         ]
         try:
-            data = self.executor.inventory()
+            data = self.reconciler.inventory()
         except Exception as exc:
             log.exception(
                 "inventory failed",

@@ -1,6 +1,6 @@
 """The agent's event sink: every event is stored with its ``seq`` before it is published.
 
-:class:`Outbox` is the :class:`~fleetwire.edge.ports.EventSink` the executor reports to. ``emit``
+:class:`Outbox` is the :class:`~fleetwire.edge.ports.EventSink` the reconciler reports to. ``emit``
 writes to SQLite and wakes the publisher; it never touches the network, so it never blocks on
 it. Events that answer a journaled command get that command's trace context and update its
 journal row (same transaction as the outbox insert).
@@ -64,7 +64,7 @@ class Outbox:
         """Give ``event`` its ``seq``, store it and wake the publisher (thread-safe).
 
         A store failure or an event the codec refuses (over the size limit) is logged, not
-        raised: the executor must keep running.
+        raised: the reconciler must keep running.
         """
         try:
             stamped = self.store.append(self._prepare(event))

@@ -1,9 +1,10 @@
-"""The seams between the agent (MQTT, journal, outbox) and the executor (planner, Docker).
+"""The seams between the agent (MQTT, journal, outbox) and the reconciler (planner, Docker).
 
 The agent persists a :class:`DesiredDeployment` for every command that changes a deployment and
-then wakes the :class:`Executor`; the executor converges the Docker Engine to the desired state
-and reports through the :class:`EventSink`. The executor never sees MQTT; the agent never calls
-Docker.
+then wakes the :class:`Reconciler`; the reconciler converges the Docker Engine to the desired
+state and reports through the :class:`EventSink`. The reconciler never sees MQTT; the agent never
+calls Docker. Each port has a contract test suite in ``edge/tests/contracts/`` that its adapters
+and fakes all pass.
 """
 
 from collections.abc import Sequence
@@ -53,7 +54,7 @@ class DesiredDeployment(BaseModel):
 
 
 class EventSink(Protocol):
-    """Where the executor reports; the agent gives each event its ``seq`` and stores it first.
+    """Where the reconciler reports; the agent gives each event its ``seq`` and stores it first.
 
     ``emit`` is thread-safe and never blocks on the network. Events are passed with ``seq=None``
     and ``source`` set to the device's source.
@@ -84,8 +85,12 @@ class DesiredStateStore(Protocol):
         ...
 
 
-class Executor(Protocol):
-    """Converges the Docker Engine to the desired state and reports what happens."""
+class Reconciler(Protocol):
+    """Converges the Docker Engine to the desired state and reports what happens.
+
+    Commands only change the desired state (in the :class:`DesiredStateStore`) and then call
+    :meth:`submit`; the reconciler does the rest in the background.
+    """
 
     def start(self) -> None:
         """Start converging every deployment in the store, and watch the engine's events."""
@@ -100,7 +105,7 @@ class Executor(Protocol):
         ...
 
     def inventory(self) -> InventoryData:
-        """Everything the executor manages, read from the engine's labels."""
+        """Everything the reconciler manages, read from the engine's labels."""
         ...
 
     def docker_version(self) -> str | None:

@@ -7,7 +7,7 @@ the last commits on power loss, which would reuse a ``seq`` the cloud may alread
 The write volume (a few rows per command or state change) makes the extra fsync irrelevant.
 
 One connection shared by every thread, each call under a lock (paho callbacks, the command
-worker, the executor's threads and the publisher all use it).
+worker, the reconciler's threads and the publisher all use it).
 """
 
 import sqlite3

@@ -1,4 +1,4 @@
-"""The executor's exception tree.
+"""The engine's exception tree.
 
 Docker SDK and ``requests`` errors are wrapped at the boundary (:mod:`.executors`,
 :mod:`.observed`, :mod:`.images`) so the reconciler handles one family with a wire ``code``
@@ -13,7 +13,7 @@ import requests.exceptions
 
 
 class EngineError(Exception):
-    """Base of every error the executor raises; ``code`` goes on the wire."""
+    """Base of every error the engine raises; ``code`` goes on the wire."""
 
     code: str = "engine_error"
 

@@ -1,4 +1,4 @@
-"""Labels and names of every Docker object the executor manages.
+"""Labels and names of every Docker object the agent manages.
 
 Every container, network and volume carries ``io.fleetwire.managed=true``, the device that owns
 it (``io.fleetwire.device``) and its deployment, so a restarted agent rebuilds what it manages

@@ -1,4 +1,4 @@
-"""Reporting: turns what the executor does into protocol events for the :class:`EventSink`.
+"""Reporting: turns what the reconciler does into protocol events for the :class:`EventSink`.
 
 Keeps the last reported state of every deployment and checks each transition against
 :data:`TRANSITIONS` (an unexpected one is logged, still reported: the wire must tell the truth).

@@ -205,10 +205,6 @@ class FakeReconciler:
         )
 
 
-FakeExecutor = FakeReconciler
-"""Old name of :class:`FakeReconciler`, still imported by ``test_session_acks.py`` (see above)."""
-
-
 def fake_factory(holder: list[FakeReconciler], **options: Any) -> Callable[..., Reconciler]:
     """A reconciler factory for Agent that keeps the fakes it builds in ``holder``."""
 
@@ -262,15 +258,6 @@ class RunningAgent:
     @property
     def reconciler(self) -> FakeReconciler:
         return self.fakes[0]
-
-    @property
-    def executor(self) -> FakeReconciler:
-        """Old name of :attr:`reconciler`, still used by ``test_session_offline.py``.
-
-        Another change reshapes the session tests at the same time; drop this once they say
-        ``reconciler``.
-        """
-        return self.reconciler
 
     def wait_connected(self, timeout: float = 15.0) -> None:
         if not self.agent.session.connected.wait(timeout):

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
-import docker
 from edge.tests.agent_support import DEVICE, BrokerUnderTest, RunningAgent, agent_config
 from edge.tests.e2e_support import fast_docker_reconciler
 

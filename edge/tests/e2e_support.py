@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+
 from edge.tests.agent_support import DEVICE, EVENTS_FILTER
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.engine import labels as lb

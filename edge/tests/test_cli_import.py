@@ -9,11 +9,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from docker.errors import ImageNotFound
 from typer.testing import CliRunner
 
-import docker
 from fleetwire.edge.cli import app
 
 pytestmark = pytest.mark.docker

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from typer.testing import CliRunner
 
-import docker
 from edge.tests.e2e_support import (
     Cloud,
     agent_process,

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-import docker
 from edge.tests.agent_support import (
     DEVICE,
     EVENTS_FILTER,

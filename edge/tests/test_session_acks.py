@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
-from edge.tests.agent_support import DEVICE, FakeExecutor, agent_config
+from edge.tests.agent_support import DEVICE, FakeReconciler, agent_config
 from fleetwire.edge.outbox import Outbox
 from fleetwire.edge.puback_ledger import PubackLedger
 from fleetwire.edge.session import MqttSession, MqttVersion, _Connection
@@ -65,7 +65,7 @@ class Rig:
     conn: _Connection
     client: FakeClient
     store: Store
-    executor: FakeExecutor
+    reconciler: FakeReconciler
 
     def puback(self, mid: int, reason: ReasonCode = SUCCESS) -> None:
         self.session._on_publish(self.conn, mid, reason)
@@ -93,8 +93,8 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         protocol=MqttVersion.MQTT5,
         ledger=PubackLedger(config.max_inflight),
     )
-    executor = FakeExecutor(store, Outbox(store, DEVICE))
-    yield Rig(session, conn, client, store, executor)
+    reconciler = FakeReconciler(store, Outbox(store, DEVICE))
+    yield Rig(session, conn, client, store, reconciler)
     store.close()
 
 
@@ -102,7 +102,7 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
 def test_a_refused_puback_keeps_the_event_and_retries_it_after_a_backoff(
     rig: Rig, reason: ReasonCode, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rig.executor.emit_container(1)
+    rig.reconciler.emit_container(1)
     rig.session._pump(rig.conn)
     [(_, payload, mid)] = rig.event_publishes()
 
@@ -123,7 +123,7 @@ def test_a_refused_puback_keeps_the_event_and_retries_it_after_a_backoff(
 
 
 def test_a_refused_event_is_not_retried_before_its_backoff(rig: Rig) -> None:
-    rig.executor.emit_container(1)
+    rig.reconciler.emit_container(1)
     rig.session._pump(rig.conn)
     rig.puback(rig.event_publishes()[0][2], NOT_AUTHORIZED)
     rig.conn.ledger.retry_at = float("inf")
@@ -135,7 +135,7 @@ def test_a_refused_event_is_not_retried_before_its_backoff(rig: Rig) -> None:
 
 def test_a_refusal_before_publish_returns_keeps_the_event(rig: Rig) -> None:
     rig.client.during_publish = lambda mid: rig.puback(mid, NOT_AUTHORIZED)
-    rig.executor.emit_container(1)
+    rig.reconciler.emit_container(1)
     rig.session._pump(rig.conn)
     rig.session._pump(rig.conn)
     assert rig.store.outbox_size() == 1
@@ -161,7 +161,7 @@ def test_the_birth_puback_never_acknowledges_an_event_reusing_its_mid(
         rig.puback(7)  # the birth's PUBACK
     assert not rig.conn.ledger.unclaimed
 
-    rig.executor.emit_container(1)
+    rig.reconciler.emit_container(1)
     rig.session._pump(rig.conn)
     assert rig.event_publishes()[0][2] == 7
     rig.session._pump(rig.conn)

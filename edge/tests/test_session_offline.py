@@ -19,7 +19,7 @@ def test_unreachable_broker_is_retried_with_a_plain_log_line(tmp_path: Path) -> 
         port = free_port()
         agent = RunningAgent(agent_config(tmp_path, f"mqtt://127.0.0.1:{port}"))
         wait_until(lambda: stream.getvalue().count("retrying in") >= 2, 15, "two retries")
-        agent.executor.emit_container(1)  # events are stored while offline
+        agent.reconciler.emit_container(1)  # events are stored while offline
         assert agent.agent.store.outbox_size() == 1
         agent.stop()
     finally:

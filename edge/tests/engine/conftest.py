@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import docker.errors
 import pytest
 
-import docker
 from edge.tests.engine.support import (
     BUSYBOX,
     DEVICE,

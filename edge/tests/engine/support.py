@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+
 from fleetwire.edge.engine import labels as lb
 from fleetwire.edge.engine.reconciler import DockerReconciler
 from fleetwire.edge.ports import DesiredDeployment

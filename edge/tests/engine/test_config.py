@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+import docker
 import pytest
 
-import docker
 from edge.tests.engine.support import (
     APPLICATION,
     DEVICE,

@@ -3,10 +3,10 @@
 import time
 from typing import Any
 
+import docker
 import pytest
 from docker.models.containers import Container
 
-import docker
 from edge.tests.engine.support import (
     APPLICATION,
     DEVICE,

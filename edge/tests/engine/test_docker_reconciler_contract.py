@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import docker
 import pytest
 
-import docker
 from edge.tests.contracts.reconciler import CREDENTIALS_REF, ReconcilerContract, ReconcilerFor
 from edge.tests.engine.support import release
 from fleetwire.edge.engine.reconciler import DockerReconciler

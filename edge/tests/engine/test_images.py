@@ -3,10 +3,10 @@
 import logging
 from pathlib import Path
 
+import docker
 import pytest
 from pydantic import SecretStr
 
-import docker
 from edge.tests.engine.support import REPO, ListSink, ReconcilerFactory, desired, release
 from fleetwire.edge.engine.errors import ImageImportFailed, PullFailed
 from fleetwire.edge.engine.images import import_image, normalize_ref, pull_image

@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import docker
 import pytest
 
-import docker
 from edge.tests.engine.support import (
     ListSink,
     ReconcilerFactory,

@@ -2,9 +2,9 @@
 
 import time
 
+import docker
 import pytest
 
-import docker
 from edge.tests.engine.support import (
     DEVICE,
     HEALTH,

@@ -3,11 +3,11 @@
 import gc
 from typing import Any
 
+import docker
 import docker.errors
 import pytest
 from pydantic import SecretStr
 
-import docker
 from edge.tests.engine.support import DEVICE, ListSink, desired, release
 from fleetwire.edge.engine.errors import EngineUnreachable, PullFailed
 from fleetwire.edge.engine.executors import ExecContext, execute

@@ -52,9 +52,8 @@ def agent_version() -> str:
 
 def docker_client() -> object:
     """A Docker client from the environment (``DOCKER_HOST`` or the local socket)."""
-    from docker.errors import DockerException
-
     import docker
+    from docker.errors import DockerException
 
     try:
         return docker.from_env()

@@ -224,9 +224,9 @@ def import_package(
     Deployments whose images are present locally need no registry: a tag that is present is
     never pulled again.
     """
+    import docker
     from docker.errors import DockerException
 
-    import docker
     from fleetwire.edge.engine.errors import EngineError
     from fleetwire.edge.engine.images import import_image
 

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import docker
 import docker.errors
 
-import docker
 from fleetwire.edge.engine import labels as lb
 from fleetwire.edge.engine.errors import (
     ImageMissing,

@@ -8,9 +8,9 @@ password, so a failed pull is re-raised without its cause and with the secret sc
 import logging
 from pathlib import Path
 
+import docker
 import docker.errors
 
-import docker
 from fleetwire.edge.engine.errors import (
     EngineUnreachable,
     ImageImportFailed,

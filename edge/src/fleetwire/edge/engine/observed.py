@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import docker
+
 from fleetwire.edge.engine import labels as lb
 from fleetwire.edge.engine.errors import engine_errors
 from fleetwire.edge.engine.images import local_images

@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 
 import docker
+
 from fleetwire.edge.engine.errors import EngineError, engine_errors
 from fleetwire.edge.engine.executors import ExecContext
 from fleetwire.edge.engine.inventory import build_inventory

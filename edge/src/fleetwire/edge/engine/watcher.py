@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import docker
 import docker.errors
 
-import docker
 from fleetwire.edge.engine import labels as lb
 from fleetwire.edge.engine.observed import ObservedContainer, container_from_attrs
 from fleetwire.protocol.events import ContainerStatus

@@ -65,8 +65,9 @@ def test_container_networks_and_volumes_are_created_as_specified(
         ],
     )
     d = desired(deployment_id, rel)
+    ex = make_reconciler()
     store.put(d)
-    make_reconciler().submit(deployment_id)
+    ex.submit(deployment_id)
     assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
     (c,) = engine_docker.containers.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]})
     attrs = c.attrs
@@ -101,8 +102,8 @@ def test_a_newer_target_supersedes_the_running_one(
     deployment_id: str,
 ) -> None:
     slow = desired(deployment_id, release(tag="v3"), health_timeout_s=60)
-    store.put(slow)
     ex = make_reconciler()
+    store.put(slow)
     ex.submit(deployment_id)
     sink.wait_for(
         lambda e: (

@@ -56,8 +56,8 @@ def test_deploy_runs_healthy_and_reports_in_order(
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release())
-    store.put(d)
     ex = make_reconciler()
+    store.put(d)
     ex.submit(deployment_id)
     outcome = sink.outcome(d.command_id or "")
     assert isinstance(outcome, CommandSucceeded)
@@ -106,8 +106,8 @@ def test_same_target_again_just_succeeds(
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release())
-    store.put(d)
     ex = make_reconciler()
+    store.put(d)
     ex.submit(deployment_id)
     assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
     again = desired(deployment_id, release())
@@ -126,8 +126,8 @@ def test_stop_then_start_keeps_the_container(
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release())
-    store.put(d)
     ex = make_reconciler()
+    store.put(d)
     ex.submit(deployment_id)
     sink.outcome(d.command_id or "")
     (before,) = _containers(engine_docker, deployment_id)
@@ -163,8 +163,8 @@ def test_redeploy_recreates_containers(
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release())
-    store.put(d)
     ex = make_reconciler()
+    store.put(d)
     ex.submit(deployment_id)
     sink.outcome(d.command_id or "")
     (before,) = _containers(engine_docker, deployment_id)
@@ -188,8 +188,8 @@ def test_delete_keeps_volumes_unless_purged(
     purge: bool,
 ) -> None:
     d = desired(deployment_id, release())
-    store.put(d)
     ex = make_reconciler()
+    store.put(d)
     ex.submit(deployment_id)
     sink.outcome(d.command_id or "")
     delete = desired(deployment_id, release(), target=TargetState.DELETED, purge_volumes=purge)
@@ -212,8 +212,8 @@ def test_unhealthy_deploy_fails_with_unhealthy(
     deployment_id: str,
 ) -> None:
     d = desired(deployment_id, release(tag="v3"), health_timeout_s=15)
-    store.put(d)
     ex = make_reconciler()
+    store.put(d)
     ex.submit(deployment_id)
     outcome = sink.outcome(d.command_id or "")
     assert isinstance(outcome, CommandFailed)
@@ -235,8 +235,8 @@ def test_the_images_own_health_check_counts_without_one_in_the_release(
     # names no check must wait for the image's, not for the grace period of check-less ones.
     image = test_images.v1 if version == "v1" else test_images.v3_unhealthy
     d = desired(deployment_id, release(image=image, health=None), health_timeout_s=30)
-    store.put(d)
     ex = make_reconciler(grace_s=60.0)
+    store.put(d)
     started = time.monotonic()
     ex.submit(deployment_id)
     outcome = sink.outcome(d.command_id or "", timeout=40)

@@ -55,8 +55,8 @@ def test_failed_pull_with_credentials_never_shows_the_secret(
     assert SECRET not in repr(info.value)
 
     d = desired(deployment_id, release(image=UNREACHABLE, credentials="private"))
-    store.put(d)
     ex = make_reconciler()
+    store.put(d)
     ex.submit(deployment_id, [_credential()])
     outcome = sink.outcome(d.command_id or "")
     assert isinstance(outcome, CommandFailed)
@@ -92,8 +92,9 @@ def test_offline_image_package_is_imported(
     try:
         assert offline in import_image(engine_docker, tarball)
         d = desired(deployment_id, release(image=offline))
+        ex = make_reconciler()
         store.put(d)
-        make_reconciler().submit(deployment_id)
+        ex.submit(deployment_id)
         assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
     finally:
         for c in engine_docker.containers.list(all=True, filters={"ancestor": offline}):

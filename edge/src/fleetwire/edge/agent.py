@@ -52,8 +52,10 @@ def agent_version() -> str:
 
 def docker_client() -> object:
     """A Docker client from the environment (``DOCKER_HOST`` or the local socket)."""
-    import docker
-    from docker.errors import DockerException
+    # The Docker SDK (and requests) load only when a real reconciler is built: the CLI's other
+    # commands and the fake-reconciler tests start without them.
+    import docker  # noqa: PLC0415
+    from docker.errors import DockerException  # noqa: PLC0415
 
     try:
         return docker.from_env()
@@ -80,7 +82,7 @@ def docker_reconciler(
         # Imported here, not at the top: the engine pulls in the Docker SDK and requests, which
         # the CLI's other commands (status --no-engine, journal, --help) and fake-reconciler
         # tests do not need.
-        from fleetwire.edge.engine.reconciler import DockerReconciler
+        from fleetwire.edge.engine.reconciler import DockerReconciler  # noqa: PLC0415
     except ImportError as exc:
         msg = f"the Docker reconciler is not available: {exc}"
         raise ReconcilerUnavailable(msg) from exc

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fleetwire.edge.agent import Agent, agent_version, docker_client, docker_reconciler
-from fleetwire.edge.config import AgentConfig
+from fleetwire.edge.config import AgentConfig, load_config
 from fleetwire.edge.errors import ConfigError, EdgeError
 from fleetwire.edge.logs import configure_logging
 from fleetwire.edge.store import DB_FILE_NAME, Store
@@ -92,8 +92,6 @@ def run(
 
 
 def _load(options: dict[str, Any], config_file: Path | None) -> AgentConfig:
-    from fleetwire.edge.config import load_config
-
     return load_config(options, config_file=config_file)
 
 
@@ -224,11 +222,13 @@ def import_package(
     Deployments whose images are present locally need no registry: a tag that is present is
     never pulled again.
     """
-    import docker
-    from docker.errors import DockerException
+    # Only this command talks to Docker directly, and the engine package imports the Docker SDK
+    # at module level: the CLI's other commands start without either.
+    import docker  # noqa: PLC0415
+    from docker.errors import DockerException  # noqa: PLC0415
 
-    from fleetwire.edge.engine.errors import EngineError
-    from fleetwire.edge.engine.images import import_image
+    from fleetwire.edge.engine.errors import EngineError  # noqa: PLC0415
+    from fleetwire.edge.engine.images import import_image  # noqa: PLC0415
 
     try:
         client = docker.from_env()

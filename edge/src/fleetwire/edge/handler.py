@@ -101,28 +101,7 @@ def decide_command(
     live = existing if existing is not None and existing.target != TargetState.DELETED else None
     meta = {"command_id": command.id, "command_type": command.type}
     if isinstance(command, DeployCommand):
-        release = command.data.release
-        if system_model is not None and not release.supports(system_model):
-            return Rejection(
-                RejectReason.INVALID,
-                f"release {release.application} {release.version} supports "
-                f"{release.system_models}, not this device's model {system_model!r}",
-            )
-        if live is not None and live.release != release:
-            return Rejection(
-                RejectReason.CONFLICT,
-                f"deployment {command.data.deployment_id} already runs "
-                f"{live.release.application} {live.release.version}: use upgrade",
-            )
-        return DesiredDeployment(
-            deployment_id=command.data.deployment_id,
-            release=release,
-            target=TargetState.RUNNING,
-            generation=existing.generation if existing is not None else 0,
-            health_timeout_s=command.data.health_timeout_s,
-            command_id=command.id,
-            command_type=command.type,
-        )
+        return _decide_deploy(command, existing, live, system_model)
     if isinstance(command, SyncCommand):  # pragma: no cover - handled before decide_command()
         return Rejection(RejectReason.INVALID, "sync changes no deployment")
     deployment_id = command.data.deployment_id
@@ -153,6 +132,45 @@ def decide_command(
             }
         )
     assert isinstance(command, UpgradeCommand)
+    return _decide_upgrade(command, current, system_model, meta)
+
+
+def _decide_deploy(
+    command: DeployCommand,
+    existing: DesiredDeployment | None,
+    live: DesiredDeployment | None,
+    system_model: str | None,
+) -> DesiredDeployment | Rejection:
+    release = command.data.release
+    if system_model is not None and not release.supports(system_model):
+        return Rejection(
+            RejectReason.INVALID,
+            f"release {release.application} {release.version} supports "
+            f"{release.system_models}, not this device's model {system_model!r}",
+        )
+    if live is not None and live.release != release:
+        return Rejection(
+            RejectReason.CONFLICT,
+            f"deployment {command.data.deployment_id} already runs "
+            f"{live.release.application} {live.release.version}: use upgrade",
+        )
+    return DesiredDeployment(
+        deployment_id=command.data.deployment_id,
+        release=release,
+        target=TargetState.RUNNING,
+        generation=existing.generation if existing is not None else 0,
+        health_timeout_s=command.data.health_timeout_s,
+        command_id=command.id,
+        command_type=command.type,
+    )
+
+
+def _decide_upgrade(
+    command: UpgradeCommand,
+    current: DesiredDeployment,
+    system_model: str | None,
+    meta: dict[str, str],
+) -> DesiredDeployment | Rejection:
     new = command.data.release
     if new.application != current.release.application:
         return Rejection(

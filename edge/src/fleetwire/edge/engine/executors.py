@@ -21,7 +21,7 @@ from fleetwire.edge.engine.errors import (
     engine_errors,
 )
 from fleetwire.edge.engine.images import pull_image
-from fleetwire.edge.engine.observed import container_from_attrs
+from fleetwire.edge.engine.observed import ObservedContainer, container_from_attrs
 from fleetwire.edge.engine.steps import (
     CreateContainer,
     CreateNetwork,
@@ -224,41 +224,54 @@ def wait_healthy(ctx: ExecContext, step: WaitHealthy) -> None:
     Fails fast on ``unhealthy`` or an exit; a newer desired state cancels the wait.
     """
     deadline = ctx.clock() + step.timeout_s
-    steady_since: float | None = None
-    run_mark: tuple[object, int] | None = None
-    last = "not started"
+    watch = HealthWatch()
     while True:
         if ctx.cancelled():
             raise Superseded(f"wait for {step.container} cancelled by a newer target")
         with engine_errors(f"inspect {step.container}"):
             attrs = ctx.client.api.inspect_container(step.container_id)
-        c = container_from_attrs(attrs)
         now = ctx.clock()
+        if watch.healthy(step, container_from_attrs(attrs), now):
+            return
+        if now >= deadline:
+            raise Unhealthy(
+                f"{step.container} not healthy within {step.timeout_s:g}s (last: {watch.last})"
+            )
+        time.sleep(ctx.poll_s)
+
+
+@dataclass
+class HealthWatch:
+    """What one ``wait_healthy`` has seen so far; its judgement is pure (no Docker, no clock)."""
+
+    run_mark: tuple[object, int] | None = None
+    steady_since: float | None = None
+    last: str = "not started"
+
+    def healthy(self, step: WaitHealthy, c: ObservedContainer, now: float) -> bool:
+        """True once ``c`` counts as healthy; raises :class:`Unhealthy` when it never will."""
         if c.status in (ContainerStatus.EXITED, ContainerStatus.DEAD):
             raise Unhealthy(f"{step.container} exited with code {c.exit_code}")
         # The image's own HEALTHCHECK counts too when the release names none (the engine
         # then reports a health status); only containers without any check use the grace period.
         if step.has_health_check or c.health is not Health.NONE:
             if c.health is Health.HEALTHY and c.running:
-                return
+                return True
             if c.health is Health.UNHEALTHY:
                 raise Unhealthy(f"{step.container} is unhealthy")
-            last = f"health {c.health.value}"
-        elif c.running:
-            mark = (c.started_at, c.restart_count)
-            if mark != run_mark:
-                run_mark, steady_since = mark, now
-            elif steady_since is not None and now - steady_since >= step.grace_s:
-                return
-            last = "running"
-        else:
-            run_mark, steady_since = None, None
-            last = c.status.value
-        if now >= deadline:
-            raise Unhealthy(
-                f"{step.container} not healthy within {step.timeout_s:g}s (last: {last})"
-            )
-        time.sleep(ctx.poll_s)
+            self.last = f"health {c.health.value}"
+            return False
+        if not c.running:
+            self.run_mark, self.steady_since = None, None
+            self.last = c.status.value
+            return False
+        self.last = "running"
+        # A restart (new start time or restart count) begins the grace period again.
+        mark = (c.started_at, c.restart_count)
+        if mark != self.run_mark:
+            self.run_mark, self.steady_since = mark, now
+            return False
+        return self.steady_since is not None and now - self.steady_since >= step.grace_s
 
 
 EXECUTORS: Mapping[str, Callable[[ExecContext, Any], None]] = {

@@ -291,29 +291,41 @@ def _apply_inventory(view: DeviceView, event: Inventory) -> DeviceView:
     return replace(view, deployments=deployments, containers=containers)
 
 
+def _presence_is_newer(device: DeviceRow, event: EventEnvelope) -> bool:
+    return device.presence_time is None or event.time >= device.presence_time
+
+
+def _apply_birth(view: DeviceView, event: PresenceBirth) -> DeviceView:
+    if not _presence_is_newer(view.device, event):
+        return view
+    d = event.data
+    device = replace(
+        view.device,
+        online=True,
+        presence_time=event.time,
+        agent_version=d.agent_version,
+        protocol_types=tuple(d.protocol_types),
+        docker_version=d.docker_version,
+        reported_system_model=d.system_model,
+        hostname=d.hostname,
+    )
+    return replace(view, device=device)
+
+
+def _apply_death(view: DeviceView, event: PresenceDeath) -> DeviceView:
+    if not _presence_is_newer(view.device, event):
+        return view
+    return replace(view, device=replace(view.device, online=False, presence_time=event.time))
+
+
 def project(view: DeviceView, event: EventEnvelope) -> DeviceView:
     """The device's rows after ``event`` (already admitted in sequence)."""
     view = replace(view, device=_seen(view.device, event))
-    device = view.device
     match event:
         case PresenceBirth():
-            if device.presence_time is None or event.time >= device.presence_time:
-                d = event.data
-                device = replace(
-                    device,
-                    online=True,
-                    presence_time=event.time,
-                    agent_version=d.agent_version,
-                    protocol_types=tuple(d.protocol_types),
-                    docker_version=d.docker_version,
-                    reported_system_model=d.system_model,
-                    hostname=d.hostname,
-                )
-            return replace(view, device=device)
+            return _apply_birth(view, event)
         case PresenceDeath():
-            if device.presence_time is None or event.time >= device.presence_time:
-                device = replace(device, online=False, presence_time=event.time)
-            return replace(view, device=device)
+            return _apply_death(view, event)
         case CommandAccepted() | CommandProgress():
             return _command(view, event.data.command_id, CommandStatus.ACCEPTED, None, event.time)
         case CommandSucceeded():

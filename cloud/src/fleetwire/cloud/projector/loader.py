@@ -11,7 +11,8 @@ from sqlalchemy import Connection, RowMapping, select
 from sqlmodel import SQLModel
 
 from fleetwire.cloud.command_status import CommandStatus
-from fleetwire.cloud.projection import CommandRow, ContainerRow, DeploymentRow, event_command_id
+from fleetwire.cloud.device_view import CommandRow, ContainerRow, DeploymentRow
+from fleetwire.cloud.projection import event_command_id
 from fleetwire.cloud.projector.rows import Loaded
 from fleetwire.cloud.projector.writer import ensure_devices
 from fleetwire.protocol.codec import Codec

@@ -216,11 +216,15 @@ def raw_rate(port: int, devices: int, total: int) -> Row:
     sub = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id="bench-sub", protocol=MQTTProtocolVersion.MQTTv5
     )
+    subscribed = threading.Event()
     sub.on_message = on_message
+    sub.on_subscribe = lambda *_args: subscribed.set()
     sub.connect("127.0.0.1", port)
     sub.loop_start()
     sub.subscribe("fleetwire/v1/devices/+/events/+", qos=1)
-    time.sleep(0.3)
+    # Messages published before the broker took the subscription would never reach it.
+    if not subscribed.wait(10):
+        raise RuntimeError("no SUBACK from mosquitto")
     proc, go, _done = start_publisher(port, devices, total)
     t0 = time.perf_counter()
     go.set()

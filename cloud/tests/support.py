@@ -10,6 +10,7 @@ import httpx
 from fastapi import FastAPI
 from paho.mqtt.enums import MQTTProtocolVersion
 
+from fleetwire.cloud.projector import BatchStore, Received
 from fleetwire.cloud.settings import Settings
 from fleetwire.protocol.codec import DEFAULT_CODEC
 from fleetwire.protocol.envelope import FIRST_SEQ, CommandEnvelope, EventEnvelope, device_source
@@ -315,8 +316,6 @@ def register(api: Any, device_id: str, system_model: str | None = "rpi4") -> Non
 
 def feed(engine: Any, settings: Settings, *events: EventEnvelope) -> Any:
     """Project ``events`` as if they came off the broker (no broker involved)."""
-    from fleetwire.cloud.projector import BatchStore, Received
-
     return BatchStore(engine).process(
         [Received(topic_of(e), DEFAULT_CODEC.encode(e)) for e in events]
     )

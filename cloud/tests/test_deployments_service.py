@@ -1,5 +1,6 @@
 """The deployments service raises the cloud's errors, not HTTP ones, and stores in one commit."""
 
+from dataclasses import fields
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from sqlmodel import Session, select
 from cloud.tests.support import birth, dep_state, feed, register, seed_catalog
 from fleetwire.cloud import deployments as service
 from fleetwire.cloud.actions import ACTIONS, START, STOP, UPGRADE
+from fleetwire.cloud.api.schemas import ActionRequest
 from fleetwire.cloud.command_status import CommandStatus
 from fleetwire.cloud.db.tables import Command, Deployment, Outbox
 from fleetwire.cloud.errors import ActionNotAllowed, Conflict, NotAnnounced, NotFound, Unprocessable
@@ -106,9 +108,5 @@ def test_a_type_the_device_did_not_announce_is_refused(engine, settings, deploye
 
 def test_action_options_mirror_the_api_request():
     """The route passes an ``ActionRequest`` on as ``ActionOptions``: their fields must match."""
-    from dataclasses import fields
-
-    from fleetwire.cloud.api.schemas import ActionRequest
-
     assert set(ActionRequest.model_fields) == {f.name for f in fields(service.ActionOptions)}
     assert ActionRequest().model_dump() == vars(service.ActionOptions())

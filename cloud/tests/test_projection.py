@@ -7,15 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cloud.tests.support import accepted, birth, container_state, dep_state, inventory, succeeded
+from fleetwire.cloud.admission import admit, apply_device
 from fleetwire.cloud.command_status import CommandStatus
-from fleetwire.cloud.projection import (
-    CommandRow,
-    DeploymentRow,
-    DeviceRow,
-    DeviceView,
-    admit,
-    apply_device,
-)
+from fleetwire.cloud.device_view import CommandRow, DeploymentRow, DeviceRow, DeviceView
 from fleetwire.protocol.envelope import FIRST_SEQ, EventEnvelope
 from fleetwire.protocol.events import PresenceDeath, PresenceDeathData
 

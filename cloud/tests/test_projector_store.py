@@ -11,8 +11,13 @@ from cloud.tests.support import (
     dep_state,
     feed,
     inventory,
+    register,
+    seed_catalog,
+    succeeded,
     topic_of,
 )
+from fleetwire.cloud.db.engine import session_scope
+from fleetwire.cloud.outbox import enqueue, sync_command
 from fleetwire.cloud.projector import BatchStore, Received
 from fleetwire.protocol.codec import encode
 from fleetwire.protocol.envelope import FIRST_SEQ
@@ -78,8 +83,6 @@ def test_gap_is_held_across_batches_then_filled(engine, settings):
 
 
 def test_command_status_from_lifecycle_events(engine, settings, api):
-    from cloud.tests.support import register, seed_catalog
-
     (rel, _) = seed_catalog(api)
     register(api, "d1")
     feed(engine, settings, birth("d1"))
@@ -89,17 +92,12 @@ def test_command_status_from_lifecycle_events(engine, settings, api):
     cmd = r.json()["items"][0]["command_id"]
     feed(engine, settings, accepted("d1", S, cmd))
     assert api.client.get(f"/v1/commands/{cmd}", headers=api.viewer).json()["status"] == "accepted"
-    from cloud.tests.support import succeeded
-
     feed(engine, settings, succeeded("d1", S + 1, cmd))
     assert api.client.get(f"/v1/commands/{cmd}", headers=api.viewer).json()["status"] == "succeeded"
 
 
 def test_lifecycle_events_held_behind_a_gap_move_the_command_when_released(engine, settings, api):
     """Events released from ``held_event`` are projected with their commands loaded too."""
-    from cloud.tests.support import register, seed_catalog, succeeded
-    from fleetwire.cloud.db.engine import session_scope
-    from fleetwire.cloud.outbox import enqueue, sync_command
 
     def status(command_id: str) -> str:
         r = api.client.get(f"/v1/commands/{command_id}", headers=api.viewer)

@@ -25,6 +25,9 @@ import yaml
 from jsonschema import Draft7Validator
 from typer.core import TyperGroup
 
+from fleetwire.cloud.cli import app as cloud_app
+from fleetwire.edge.cli import app as edge_app
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.dev.yaml"
 SCHEMA_FILE = Path(__file__).parent / "compose_spec" / "compose-spec.json"
@@ -255,9 +258,7 @@ def test_ports_are_published_on_localhost_only() -> None:
 
 
 def test_edge_commands_use_the_agents_flags() -> None:
-    from fleetwire.edge.cli import app
-
-    known = cli_options(app, "run")
+    known = cli_options(edge_app, "run")
     device_ids = []
     for name in EDGES:
         subcommand, options = command_options(service(name)["command"])
@@ -271,9 +272,7 @@ def test_edge_commands_use_the_agents_flags() -> None:
 
 
 def test_cloud_command_uses_the_serve_flags() -> None:
-    from fleetwire.cloud.cli import app
-
-    known = cli_options(app, "serve")
+    known = cli_options(cloud_app, "serve")
     subcommand, options = command_options(service("cloud")["command"])
     assert subcommand == "serve"
     assert set(options) <= known, f"unknown flags {set(options) - known}"

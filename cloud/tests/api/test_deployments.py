@@ -1,5 +1,6 @@
 """Deployments, actions and command status."""
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -202,8 +203,6 @@ def test_commands_carry_the_callers_trace(api, engine, ready):
     with engine.connect() as conn:
         (payload,) = conn.execute(text("SELECT payload FROM outbox")).scalars().all()
     if isinstance(payload, str):
-        import json
-
         payload = json.loads(payload)
     assert payload["traceparent"].startswith(f"00-{trace}-")
     assert payload["traceparent"] != f"00-{trace}-00f067aa0ba902b7-01"  # a child span

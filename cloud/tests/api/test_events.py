@@ -51,6 +51,7 @@ def test_sse_stream(database_url):
         with services.engine.connect() as conn:
             start = conn.exec_driver_sql("SELECT max(id) FROM event").scalar()
         received: list[dict[str, Any]] = []
+        opened = threading.Event()
 
         def consume():
             headers = {"Authorization": f"Bearer {token}"}
@@ -62,15 +63,15 @@ def test_sse_stream(database_url):
                 timeout=10,
             ) as r:
                 assert r.headers["content-type"].startswith("text/event-stream")
+                opened.set()
                 for line in r.iter_lines():
                     if line.startswith("data:"):
                         received.append(json.loads(line[5:]))
 
         thread = threading.Thread(target=consume)
         thread.start()
-        import time
-
-        time.sleep(0.5)
+        # The events below are fed while the stream is open (live), not read as a backlog.
+        assert opened.wait(10), "the event stream did not open"
         feed(
             services.engine,
             settings,

@@ -1,19 +1,16 @@
-"""The read model's projection, as pure functions (no I/O, no clock).
+"""The read model's projection: one event applied to a device's rows, as pure functions.
 
-``admit`` orders a device's events by ``seq`` (duplicates dropped, early events held until the gap
-fills, an inventory resets the sequence); ``project`` applies one event to a device's rows;
-``apply_device`` runs both over one device's share of a batch. The projector
-(``fleetwire.cloud.projector``) loads rows, calls ``apply_device`` per device, and stores the
-result with the processed markers in one transaction.
+``project(view, event)`` returns the :class:`~fleetwire.cloud.device_view.DeviceView` after an
+event already admitted in sequence (``fleetwire.cloud.admission``): presence, command status,
+deployment and container state, and the inventory that reconciles them to the device's truth.
+No I/O, no clock: every time comes from the event.
 """
 
-from collections.abc import Iterable, Mapping, Set
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
 
 from fleetwire.cloud.command_status import OPEN_RANK, TERMINAL, CommandStatus
-from fleetwire.protocol.envelope import FIRST_SEQ, EventEnvelope
+from fleetwire.cloud.device_view import ContainerRow, DeploymentRow, DeviceRow, DeviceView, replace
+from fleetwire.protocol.envelope import EventEnvelope
 from fleetwire.protocol.events import (
     CommandAccepted,
     CommandAnswerData,
@@ -32,158 +29,10 @@ from fleetwire.protocol.events import (
     PresenceDeath,
 )
 
-R = TypeVar("R")
-
-
-def replace(row: R, **changes: Any) -> R:
-    """``dataclasses.replace`` for our frozen rows, without re-running ``__init__``.
-
-    The projector calls it several times per event; the generic version costs ~10 µs a call.
-    """
-    new = object.__new__(type(row))
-    new.__dict__.update(row.__dict__)
-    new.__dict__.update(changes)
-    return new
-
-
-COMMAND_EVENTS = (
-    CommandAccepted,
-    CommandRejected,
-    CommandProgress,
-    CommandSucceeded,
-    CommandFailed,
-)
 # States in which the device runs the release it reports: that is the current release.
 _CURRENT_STATES = frozenset(
     {DeploymentState.RUNNING, DeploymentState.STOPPED, DeploymentState.ROLLED_BACK}
 )
-
-
-@dataclass(frozen=True)
-class DeviceRow:
-    """Presence and sequencing columns of a device."""
-
-    id: str
-    online: bool = False
-    last_seen: datetime | None = None
-    presence_time: datetime | None = None
-    agent_version: str | None = None
-    protocol_types: tuple[str, ...] = ()
-    docker_version: str | None = None
-    reported_system_model: str | None = None
-    hostname: str | None = None
-    next_seq: int | None = None
-
-
-@dataclass(frozen=True)
-class DeploymentRow:
-    """Reported columns of a deployment."""
-
-    id: str
-    device_id: str
-    application: str
-    current_version: str | None = None
-    state: str = "pending"
-    reason: str | None = None
-    reported: bool = False
-    gone: bool = False
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class ContainerRow:
-    """A container as reported."""
-
-    deployment_id: str
-    name: str
-    device_id: str
-    image: str
-    status: str
-    release_version: str | None = None
-    container_id: str | None = None
-    image_id: str | None = None
-    health: str = "none"
-    exit_code: int | None = None
-    restart_count: int = 0
-    gone: bool = False
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class CommandRow:
-    """Status columns of a command."""
-
-    id: str
-    device_id: str
-    status: CommandStatus = CommandStatus.PENDING
-    detail: str | None = None
-    updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class DeviceView:
-    """Everything the projection of one device's events reads and writes."""
-
-    device: DeviceRow
-    deployments: Mapping[str, DeploymentRow] = field(default_factory=dict)
-    containers: Mapping[tuple[str, str], ContainerRow] = field(default_factory=dict)
-    commands: Mapping[str, CommandRow] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Admission:
-    """The outcome of admitting one event into a device's sequence."""
-
-    ready: tuple[EventEnvelope, ...]
-    held: Mapping[int, EventEnvelope]
-    next_seq: int | None
-    duplicate: bool = False
-
-
-def admit(
-    next_seq: int | None, held: Mapping[int, EventEnvelope], event: EventEnvelope
-) -> Admission:
-    """Place ``event`` in its device's sequence.
-
-    - no ``seq`` (presence): ready at once;
-    - the expected ``seq`` (``FIRST_SEQ`` for a device never seen): ready, followed by held
-      successors;
-    - ahead of the expected ``seq``: held until the gap fills (or an inventory resets it);
-    - behind it: a duplicate, except a command lifecycle event never seen before, which is still
-      applied (command status only moves forward, so a late one is harmless);
-    - an inventory at or ahead of the expected ``seq``: held events before it are applied first,
-      then the inventory, which becomes the new base of the sequence.
-    """
-    seq = event.seq
-    if seq is None:
-        return Admission((event,), held, next_seq)
-    # A device's sequence starts at FIRST_SEQ. A device first seen further on (say, the read model
-    # was created after it) waits like any gap, until the gap fills or a sync's inventory resets it.
-    next_seq = FIRST_SEQ if next_seq is None else next_seq
-    if seq in held:
-        return Admission((), held, next_seq, duplicate=True)
-    if seq < next_seq:
-        if isinstance(event, COMMAND_EVENTS):
-            return Admission((event,), held, next_seq)
-        return Admission((), held, next_seq, duplicate=True)
-    if isinstance(event, Inventory):
-        before = tuple(held[s] for s in sorted(s for s in held if s < seq))
-        rest = {s: e for s, e in held.items() if s > seq}
-        return _drain((*before, event), rest, seq + 1)
-    if seq == next_seq:
-        return _drain((event,), held, seq + 1)
-    return Admission((), {**held, seq: event}, next_seq)
-
-
-def _drain(
-    ready: tuple[EventEnvelope, ...], held: Mapping[int, EventEnvelope], next_seq: int
-) -> Admission:
-    rest = dict(held)
-    out = list(ready)
-    while next_seq in rest:
-        out.append(rest.pop(next_seq))
-        next_seq += 1
-    return Admission(tuple(out), rest, next_seq)
 
 
 def _seen(device: DeviceRow, event: EventEnvelope) -> DeviceRow:
@@ -291,29 +140,41 @@ def _apply_inventory(view: DeviceView, event: Inventory) -> DeviceView:
     return replace(view, deployments=deployments, containers=containers)
 
 
+def _presence_is_newer(device: DeviceRow, event: EventEnvelope) -> bool:
+    return device.presence_time is None or event.time >= device.presence_time
+
+
+def _apply_birth(view: DeviceView, event: PresenceBirth) -> DeviceView:
+    if not _presence_is_newer(view.device, event):
+        return view
+    d = event.data
+    device = replace(
+        view.device,
+        online=True,
+        presence_time=event.time,
+        agent_version=d.agent_version,
+        protocol_types=tuple(d.protocol_types),
+        docker_version=d.docker_version,
+        reported_system_model=d.system_model,
+        hostname=d.hostname,
+    )
+    return replace(view, device=device)
+
+
+def _apply_death(view: DeviceView, event: PresenceDeath) -> DeviceView:
+    if not _presence_is_newer(view.device, event):
+        return view
+    return replace(view, device=replace(view.device, online=False, presence_time=event.time))
+
+
 def project(view: DeviceView, event: EventEnvelope) -> DeviceView:
     """The device's rows after ``event`` (already admitted in sequence)."""
     view = replace(view, device=_seen(view.device, event))
-    device = view.device
     match event:
         case PresenceBirth():
-            if device.presence_time is None or event.time >= device.presence_time:
-                d = event.data
-                device = replace(
-                    device,
-                    online=True,
-                    presence_time=event.time,
-                    agent_version=d.agent_version,
-                    protocol_types=tuple(d.protocol_types),
-                    docker_version=d.docker_version,
-                    reported_system_model=d.system_model,
-                    hostname=d.hostname,
-                )
-            return replace(view, device=device)
+            return _apply_birth(view, event)
         case PresenceDeath():
-            if device.presence_time is None or event.time >= device.presence_time:
-                device = replace(device, online=False, presence_time=event.time)
-            return replace(view, device=device)
+            return _apply_death(view, event)
         case CommandAccepted() | CommandProgress():
             return _command(view, event.data.command_id, CommandStatus.ACCEPTED, None, event.time)
         case CommandSucceeded():
@@ -331,57 +192,6 @@ def project(view: DeviceView, event: EventEnvelope) -> DeviceView:
         case Inventory():
             return _apply_inventory(view, event)
     return view
-
-
-@dataclass(frozen=True)
-class DeviceOutcome:
-    """What one device's share of a batch did: its rows and sequence afterwards."""
-
-    view: DeviceView
-    """The device's rows after the events that became ready (``device.next_seq`` included)."""
-    held: Mapping[int, EventEnvelope]
-    """Events still waiting for a gap to fill, by ``seq``."""
-    applied: tuple[EventEnvelope, ...]
-    """The events projected, in the order they were applied (the event history to store)."""
-    taken: frozenset[str]
-    """Ids of the events seen for the first time (processed markers, even if held or dropped)."""
-    duplicates: int
-    """Events dropped as already seen (by id) or already past (by ``seq``)."""
-
-
-def apply_device(
-    view: DeviceView,
-    held: Mapping[int, EventEnvelope],
-    events: Iterable[EventEnvelope],
-    seen: Set[str],
-) -> DeviceOutcome:
-    """Admit one device's ``events`` (in arrival order) and project those that become ready.
-
-    ``view`` and ``held`` are the device's rows and held events before the batch; ``seen`` holds
-    the ids of events already stored or taken earlier in the batch: those are duplicates, and so is
-    a second copy of an event within ``events``. Held events released by a filled gap or an
-    inventory are projected too.
-    """
-    next_seq = view.device.next_seq
-    taken: set[str] = set()
-    applied: list[EventEnvelope] = []
-    duplicates = 0
-    for event in events:
-        if event.id in seen or event.id in taken:
-            duplicates += 1
-            continue
-        taken.add(event.id)
-        adm = admit(next_seq, held, event)
-        if adm.duplicate:
-            duplicates += 1
-            continue
-        next_seq, held = adm.next_seq, adm.held
-        for ready in adm.ready:
-            view = project(view, ready)
-            applied.append(ready)
-    if next_seq != view.device.next_seq:
-        view = replace(view, device=replace(view.device, next_seq=next_seq))
-    return DeviceOutcome(view, held, tuple(applied), frozenset(taken), duplicates)
 
 
 def event_deployment_id(event: EventEnvelope) -> str | None:

@@ -5,7 +5,8 @@
 - ``store``: :class:`BatchStore`, a batch in one transaction, with retries and dead letters;
 - ``messages``: a received message, its decoding and validation, a batch's result;
 - ``loader`` / ``rows`` / ``writer``: read a batch's rows, glue them to the pure projection
-  (``fleetwire.cloud.projection``), write the differences (the only dialect-specific SQL);
+  (``fleetwire.cloud.admission``, ``projection``, ``device_view``), write the differences (the
+  only dialect-specific SQL);
 - ``gaps``: :class:`GapChecker`, a ``sync`` for devices whose sequence gap lasts;
 - ``worker``: the worker-process mode, a batch store in a child process.
 """

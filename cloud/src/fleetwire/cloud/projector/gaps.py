@@ -2,7 +2,7 @@
 
 The batch store records when a device's gap opened (``device.gap_since``); this checker, run
 periodically by each projector, enqueues a ``sync`` command through the outbox for such devices.
-The device answers with an inventory, which closes the gap (see ``projection.admit``).
+The device answers with an inventory, which closes the gap (see ``admission.admit``).
 """
 
 import logging

@@ -11,7 +11,8 @@ from sqlalchemy import Connection, RowMapping, select
 from sqlmodel import SQLModel
 
 from fleetwire.cloud.command_status import CommandStatus
-from fleetwire.cloud.projection import CommandRow, ContainerRow, DeploymentRow, event_command_id
+from fleetwire.cloud.device_view import CommandRow, ContainerRow, DeploymentRow
+from fleetwire.cloud.projection import event_command_id
 from fleetwire.cloud.projector.rows import Loaded
 from fleetwire.cloud.projector.writer import ensure_devices
 from fleetwire.protocol.codec import Codec
@@ -51,22 +52,41 @@ def load(
     now: datetime,
 ) -> Loaded:
     """Everything projecting ``by_device`` (a batch's decoded events per device) reads."""
-    dep_t, con_t, cmd_t = _T["deployment"], _T["container"], _T["command"]
-    ev_t, held_t = _T["event"], _T["held_event"]
     ids = sorted(by_device)
     loaded = Loaded(devices=lock_devices(conn, ids, now))
-    event_ids = [e.id for evs in by_device.values() for e in evs]
-    for chunk in chunks(event_ids):
-        loaded.seen.update(conn.scalars(select(ev_t.c.event_id).where(ev_t.c.event_id.in_(chunk))))
     for i in ids:
         loaded.held[i], loaded.deployments[i], loaded.containers[i] = {}, {}, {}
         loaded.commands[i] = {}
-    gapped = [i for i in ids if loaded.devices[i]["gap_since"] is not None]
+    _load_seen(conn, loaded, [e.id for evs in by_device.values() for e in evs])
+    _load_held(conn, codec, loaded, [i for i in ids if loaded.devices[i]["gap_since"] is not None])
+    _load_rows(conn, loaded, ids)
+    # Every event that can become ready in this batch may move a command: the batch's own
+    # and the held events it can release (a gap filled, an inventory).
+    candidates = [e for evs in by_device.values() for e in evs]
+    candidates += [e for held in loaded.held.values() for e in held.values()]
+    _load_commands(conn, loaded, sorted({c for e in candidates if (c := event_command_id(e))}))
+    return loaded
+
+
+def _load_seen(conn: Connection, loaded: Loaded, event_ids: list[str]) -> None:
+    ev_t = _T["event"]
+    for chunk in chunks(event_ids):
+        loaded.seen.update(conn.scalars(select(ev_t.c.event_id).where(ev_t.c.event_id.in_(chunk))))
+
+
+def _load_held(conn: Connection, codec: Codec, loaded: Loaded, gapped: list[str]) -> None:
+    # Only a device with a gap has held events: the others need no query.
+    held_t = _T["held_event"]
     for chunk in chunks(gapped):
         for row in conn.execute(select(held_t).where(held_t.c.device_id.in_(chunk))):
             event = codec.decode(row.payload)
             assert isinstance(event, EventEnvelope)
             loaded.held[row.device_id][row.seq] = event
+
+
+def _load_rows(conn: Connection, loaded: Loaded, ids: list[str]) -> None:
+    """The deployments and containers of the devices ``ids``."""
+    dep_t, con_t = _T["deployment"], _T["container"]
     for chunk in chunks(ids):
         for r in conn.execute(select(dep_t).where(dep_t.c.device_id.in_(chunk))):
             loaded.deployments[r.device_id][r.id] = DeploymentRow(
@@ -76,11 +96,11 @@ def load(
             loaded.containers[r.device_id][(r.deployment_id, r.name)] = ContainerRow(
                 **{f: getattr(r, f) for f in ContainerRow.__dataclass_fields__}
             )
-    # Every event that can become ready in this batch may move a command: the batch's own
-    # and the held events it can release (a gap filled, an inventory).
-    candidates = [e for evs in by_device.values() for e in evs]
-    candidates += [e for held in loaded.held.values() for e in held.values()]
-    command_ids = sorted({c for e in candidates if (c := event_command_id(e))})
+
+
+def _load_commands(conn: Connection, loaded: Loaded, command_ids: list[str]) -> None:
+    # A command of a device outside the batch is left alone: a device's events move only its rows.
+    cmd_t = _T["command"]
     for chunk in chunks(command_ids):
         query = select(cmd_t.c.id, cmd_t.c.device_id, cmd_t.c.status, cmd_t.c.detail)
         for r in conn.execute(query.where(cmd_t.c.id.in_(chunk))):
@@ -88,4 +108,3 @@ def load(
                 loaded.commands[r.device_id][r.id] = CommandRow(
                     r.id, r.device_id, CommandStatus(r.status), r.detail
                 )
-    return loaded

@@ -13,16 +13,15 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
-from fleetwire.cloud.projection import (
+from fleetwire.cloud.admission import DeviceOutcome
+from fleetwire.cloud.device_view import (
     CommandRow,
     ContainerRow,
     DeploymentRow,
-    DeviceOutcome,
     DeviceRow,
     DeviceView,
-    event_command_id,
-    event_deployment_id,
 )
+from fleetwire.cloud.projection import event_command_id, event_deployment_id
 from fleetwire.cloud.projector.messages import Received
 from fleetwire.protocol.envelope import EventEnvelope
 

@@ -1,7 +1,7 @@
 """The batch store: project a batch of received messages into the read model, in one transaction.
 
 Messages are decoded (``messages``), the rows they touch loaded (``loader``), each device's
-events admitted and projected (``projection.apply_device``), and the differences written
+events admitted and projected (``admission.apply_device``), and the differences written
 (``writer``) together with the event history (the processed markers), held events and dead
 letters. No MQTT here: the consumer hands batches in and acknowledges them after ``process``
 returns, so a crash loses nothing the broker delivered.
@@ -20,8 +20,8 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from fleetwire.cloud.admission import apply_device
 from fleetwire.cloud.errors import CloudError
-from fleetwire.cloud.projection import apply_device
 from fleetwire.cloud.projector import loader, writer
 from fleetwire.cloud.projector.messages import BatchResult, Invalid, Received, decode_message
 from fleetwire.cloud.projector.rows import Writes, collect, dead_letter_row, device_view

@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import SQLModel
 
 from fleetwire.cloud.actions import DEPLOY
-from fleetwire.cloud.projection import DeploymentRow
+from fleetwire.cloud.device_view import DeploymentRow
 from fleetwire.cloud.projector.rows import Writes
 
 _T = SQLModel.metadata.tables

@@ -200,7 +200,7 @@ class EmbeddedBroker:
         # Only the embedded broker needs amqtt (about half a second to import): API, relay and
         # projector processes against Mosquitto never load it, and this module is imported by
         # every `fleetwire` command (through dev and dev_cli).
-        from amqtt.broker import Broker  # noqa: PLC0415, RUF100
+        from amqtt.broker import Broker  # noqa: PLC0415
 
         self._loop = asyncio.get_running_loop()
         self._stop_requested = asyncio.Event()

@@ -96,6 +96,10 @@ def import_image(client: docker.DockerClient, path: Path | str) -> list[str]:
         try:
             images = client.images.load(fh)
         except (docker.errors.ImageLoadError, docker.errors.APIError) as exc:
+            # The SDK leaves a refused load's response (and its socket) open.
+            response = getattr(exc, "response", None)
+            if response is not None:
+                response.close()
             raise ImageImportFailed(
                 f"image package {tarball.name} could not be loaded: {exc}"
             ) from exc

@@ -26,7 +26,6 @@ pytest_plugins = [
 # it gets the marker, so `make unit` can leave out everything that starts a real service.
 SERVICE_FIXTURES: Final = {
     "docker_client": "docker",
-    "engine_docker": "docker",
     "mosquitto_factory": "mosquitto",
     "amqtt_factory": "amqtt",
     "postgres_server": "postgres",

@@ -42,17 +42,16 @@ from fleetwire.cloud.db.engine import make_engine, upgrade
 from fleetwire.cloud.projector import Projector
 from fleetwire.cloud.settings import Settings
 from fleetwire.protocol.codec import encode
-from fleetwire.protocol.envelope import FIRST_SEQ, device_source
-from fleetwire.protocol.events import (
-    ContainerStateChanged,
-    ContainerStateData,
-    DeploymentState,
-    DeploymentStateChanged,
-    DeploymentStateData,
-)
+from fleetwire.protocol.envelope import FIRST_SEQ
+from fleetwire.protocol.events import ContainerStateChanged, DeploymentState, DeploymentStateChanged
 from fleetwire.protocol.topics import event_topic
 
 ROOT = Path(__file__).resolve().parents[1]
+# Run as a script: the repository root (the tests' factories and waits) is not on sys.path.
+sys.path.insert(0, str(ROOT))
+from tests import factories  # noqa: E402
+from tests.fixtures.waiting import wait_until  # noqa: E402
+
 DOC = ROOT / "docs" / "benchmarks.md"
 MOSQUITTO = "/usr/sbin/mosquitto"
 DEFAULT_PG = "postgresql+psycopg://postgres:fleetwire@127.0.0.1:5432/postgres"
@@ -86,14 +85,14 @@ class Mosquitto:
             + "\n"
         )
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        wait_until(self._listening, 10, "mosquitto to listen", interval=0.05, error=RuntimeError)
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -116,33 +115,21 @@ def make_events(devices: int, total: int) -> list[tuple[str, bytes]]:
         for d in range(devices):
             device_id = f"bench-{d:04d}"
             if n % 2 == 0:
-                event = DeploymentStateChanged(
-                    source=device_source(device_id),
-                    seq=seq,
-                    data=DeploymentStateData(
-                        deployment_id=f"{device_id}-app",
-                        application="thermo",
-                        release_version="1.0.0",
-                        state=states[(n // 2) % len(states)],
-                    ),
+                event = factories.deployment_state(
+                    device_id,
+                    f"{device_id}-app",
+                    states[(n // 2) % len(states)],
+                    seq,
+                    application="thermo",
                 )
             else:
-                event = ContainerStateChanged.model_validate(
-                    {
-                        "source": device_source(device_id),
-                        "seq": seq,
-                        "data": ContainerStateData.model_validate(
-                            {
-                                "deployment_id": f"{device_id}-app",
-                                "release_version": "1.0.0",
-                                "name": "web",
-                                "image": "registry.example.com/thermo/web:1.0.0",
-                                "status": "running",
-                                "health": "healthy",
-                                "restart_count": n,
-                            }
-                        ),
-                    }
+                event = factories.container_state(
+                    device_id,
+                    f"{device_id}-app",
+                    seq,
+                    image=factories.image_ref("thermo"),
+                    health="healthy",
+                    restart_count=n,
                 )
             out.append((event_topic(device_id, event.category), encode(event)))
     return out
@@ -256,9 +243,7 @@ def _projector(
 
 
 def _wait_connected(projector: Projector) -> None:
-    deadline = time.monotonic() + 10
-    while not projector.client.subscribed and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: projector.client.subscribed, 10, "the projector to subscribe", interval=0.01)
 
 
 def _wait_processed(projector: Projector, total: int) -> float:

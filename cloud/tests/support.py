@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -13,31 +12,22 @@ from paho.mqtt.enums import MQTTProtocolVersion
 from fleetwire.cloud.projector import BatchStore, Received
 from fleetwire.cloud.settings import Settings
 from fleetwire.protocol.codec import DEFAULT_CODEC
-from fleetwire.protocol.envelope import FIRST_SEQ, CommandEnvelope, EventEnvelope, device_source
+from fleetwire.protocol.envelope import FIRST_SEQ, CommandEnvelope, EventEnvelope
 from fleetwire.protocol.events import (
     CommandAccepted,
-    CommandAcceptedData,
     CommandSucceeded,
-    CommandSucceededData,
-    ContainerInfo,
     ContainerStateChanged,
-    ContainerStateData,
     DeploymentState,
     DeploymentStateChanged,
-    DeploymentStateData,
     Inventory,
-    InventoryData,
-    InventoryDeployment,
     PresenceBirth,
-    PresenceBirthData,
 )
 from fleetwire.protocol.registry import COMMAND_TYPES
 from fleetwire.protocol.topics import command_topic, event_topic, presence_topic
+from tests import factories
 from tests.fixtures.mqtt import MQTT5, ProbeClient
-from tests.fixtures.waiting import wait_until
 
 SECRET_KEY = "test-secret-key-0123456789abcdef"
-T = TypeVar("T")
 
 
 class AsgiClient:
@@ -99,15 +89,12 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-def spec(version: str = "1.0.0", app: str = "thermo", **extra: Any) -> dict[str, Any]:
-    """A valid release spec."""
-    body: dict[str, Any] = {
-        "application": app,
-        "version": version,
-        "containers": [{"name": "web", "image": f"registry.example.com/{app}/web:{version}"}],
-    }
-    body.update(extra)
-    return body
+APP = "thermo"
+
+
+def spec(version: str = "1.0.0", app: str = APP, **extra: Any) -> dict[str, Any]:
+    """A valid release spec (the API's JSON body)."""
+    return factories.release_dict(app, version, **extra)
 
 
 def birth(
@@ -117,16 +104,7 @@ def birth(
     **kw: Any,
 ) -> PresenceBirth:
     """A birth message announcing ``types``."""
-    return PresenceBirth(
-        source=device_source(device_id),
-        data=PresenceBirthData(
-            agent_version="0.1.0",
-            protocol_types=list(types),
-            docker_version="20.10",
-            system_model=system_model,
-        ),
-        **kw,
-    )
+    return factories.birth(device_id, types, system_model, **kw)
 
 
 def dep_state(
@@ -135,88 +113,53 @@ def dep_state(
     deployment_id: str,
     state: DeploymentState | str = DeploymentState.RUNNING,
     version: str = "1.0.0",
-    app: str = "thermo",
+    app: str = APP,
 ) -> DeploymentStateChanged:
     """A deployment state event."""
-    return DeploymentStateChanged(
-        source=device_source(device_id),
-        seq=seq,
-        data=DeploymentStateData(
-            deployment_id=deployment_id,
-            application=app,
-            release_version=version,
-            state=DeploymentState(state),
-        ),
+    return factories.deployment_state(
+        device_id, deployment_id, state, seq, application=app, version=version
     )
 
 
 def container_state(
     device_id: str, seq: int, deployment_id: str, name: str = "web", status: str = "running"
 ) -> ContainerStateChanged:
-    """A container state event."""
-    return ContainerStateChanged.model_validate(
-        {
-            "source": device_source(device_id),
-            "seq": seq,
-            "data": ContainerStateData.model_validate(
-                {
-                    "deployment_id": deployment_id,
-                    "release_version": "1.0.0",
-                    "name": name,
-                    "image": "registry.example.com/thermo/web:1.0.0",
-                    "status": status,
-                    "health": "healthy",
-                }
-            ),
-        }
+    """A container state event of release 1.0.0, healthy."""
+    return factories.container_state(
+        device_id,
+        deployment_id,
+        seq,
+        name=name,
+        image=factories.image_ref(APP),
+        status=status,
+        health="healthy",
     )
 
 
 def inventory(
-    device_id: str, seq: int, deployments: dict[str, list[str]], app: str = "thermo"
+    device_id: str, seq: int, deployments: dict[str, list[str]], app: str = APP
 ) -> Inventory:
     """An inventory: deployment id -> container names, all running 1.0.0."""
-    return Inventory(
-        source=device_source(device_id),
-        seq=seq,
-        data=InventoryData(
-            deployments=[
-                InventoryDeployment(
-                    deployment_id=dep,
-                    application=app,
-                    release_version="1.0.0",
-                    state=DeploymentState.RUNNING,
-                    containers=[
-                        ContainerInfo.model_validate(
-                            {"name": n, "image": "img:1", "status": "running"}
-                        )
-                        for n in names
-                    ],
-                )
-                for dep, names in deployments.items()
-            ]
-        ),
+    return factories.inventory(
+        device_id,
+        [
+            factories.inventory_deployment(
+                dep, [factories.running(n, "img:1") for n in names], application=app
+            )
+            for dep, names in deployments.items()
+        ],
+        seq,
     )
 
 
 def accepted(device_id: str, seq: int, command_id: str) -> CommandAccepted:
     """A command-accepted event."""
-    return CommandAccepted(
-        source=device_source(device_id),
-        seq=seq,
-        correlationid=command_id,
-        data=CommandAcceptedData(command_id=command_id),
-    )
+    return factories.accepted(device_id, command_id, seq)
 
 
 def succeeded(device_id: str, seq: int, command_id: str) -> CommandSucceeded:
     """A command-succeeded event."""
-    return CommandSucceeded(
-        source=device_source(device_id),
-        seq=seq,
-        correlationid=command_id,
-        data=CommandSucceededData(command_id=command_id),
-    )
+    return factories.succeeded(device_id, command_id, seq)
 
 
 def topic_of(event: EventEnvelope) -> str:
@@ -224,11 +167,6 @@ def topic_of(event: EventEnvelope) -> str:
     if isinstance(event, PresenceBirth) or event.kind == "presence":
         return presence_topic(event.device_id)
     return event_topic(event.device_id, event.category)  # type: ignore[attr-defined]
-
-
-def wait_for(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05) -> T:
-    """Poll ``predicate`` until it returns something truthy (bounded)."""
-    return wait_until(predicate, timeout, interval=interval)
 
 
 class ScriptedDevice:

@@ -6,12 +6,13 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from cloud.tests.support import ScriptedDevice, dep_state, make_settings, wait_for
+from cloud.tests.support import ScriptedDevice, dep_state, make_settings
 from fleetwire.cloud.db.engine import session_scope
 from fleetwire.cloud.outbox import enqueue, sync_command
 from fleetwire.cloud.serve import CloudServices
 from fleetwire.protocol.envelope import FIRST_SEQ
 from tests.fixtures.mqtt import MQTT311
+from tests.fixtures.waiting import wait_until
 
 pytestmark = [pytest.mark.amqtt, pytest.mark.slow]
 
@@ -33,7 +34,7 @@ def test_projector_and_relay_fall_back_to_mqtt_311(amqtt_broker, database_url):
         engine = services.engine
         assert engine is not None
         projector = services.projectors[0]
-        wait_for(lambda: projector.client.subscribed, timeout=20)
+        wait_until(lambda: projector.client.subscribed, timeout=20)
         assert not projector.client.is_v5
         device = ScriptedDevice(
             "127.0.0.1",
@@ -45,10 +46,10 @@ def test_projector_and_relay_fall_back_to_mqtt_311(amqtt_broker, database_url):
         ).connect()
         try:
             device.send(dep_state("device-a", FIRST_SEQ, "x", "running"))
-            wait_for(
+            wait_until(
                 lambda: scalar(engine, "SELECT state FROM deployment") == "running", timeout=20
             )
-            wait_for(lambda: scalar(engine, "SELECT online FROM device"), timeout=20)
+            wait_until(lambda: scalar(engine, "SELECT online FROM device"), timeout=20)
             with session_scope(engine) as session:
                 enqueue(session, sync_command("test", settings.command_ttl), device_id="device-a")
             assert services.relay is not None

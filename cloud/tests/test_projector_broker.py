@@ -11,11 +11,11 @@ from cloud.tests.support import (
     dep_state,
     inventory,
     make_settings,
-    wait_for,
 )
 from fleetwire.cloud.serve import CloudServices
 from fleetwire.protocol.envelope import FIRST_SEQ
 from fleetwire.protocol.topics import event_topic
+from tests.fixtures.waiting import wait_until
 
 S = FIRST_SEQ  # a device's first event
 
@@ -28,7 +28,7 @@ def scalar(engine: Any, sql: str) -> Any:
 
 
 def _ready(services: CloudServices) -> None:
-    wait_for(lambda: all(p.client.subscribed for p in services.projectors), timeout=10)
+    wait_until(lambda: all(p.client.subscribed for p in services.projectors), timeout=10)
 
 
 def test_gap_brings_a_sync_and_malformed_messages_do_not_stop_the_consumer(mosquitto, database_url):
@@ -42,15 +42,15 @@ def test_gap_brings_a_sync_and_malformed_messages_do_not_stop_the_consumer(mosqu
             device.send(dep_state("dev-1", S, "x", "pulling"))
             device.send(dep_state("dev-1", S + 1, "x", "running"))
             device.send(container_state("dev-1", S + 3, "x"))  # S + 2 is lost
-            wait_for(lambda: scalar(engine, "SELECT count(*) FROM dead_letter") == 1)
-            wait_for(lambda: scalar(engine, "SELECT count(*) FROM held_event") == 1)
+            wait_until(lambda: scalar(engine, "SELECT count(*) FROM dead_letter") == 1)
+            wait_until(lambda: scalar(engine, "SELECT count(*) FROM held_event") == 1)
             command = device.expect_command(timeout=10)
             assert command.type == "io.fleetwire.command.sync.v1"
             device.send(inventory("dev-1", S + 4, {"x": ["web", "db"]}))
-            wait_for(lambda: scalar(engine, "SELECT next_seq FROM device") == S + 5)
+            wait_until(lambda: scalar(engine, "SELECT next_seq FROM device") == S + 5)
             assert scalar(engine, "SELECT count(*) FROM held_event") == 0
             assert scalar(engine, "SELECT count(*) FROM container WHERE gone = false") == 2
-            wait_for(lambda: scalar(engine, "SELECT status FROM command") == "sent")
+            wait_until(lambda: scalar(engine, "SELECT status FROM command") == "sent")
             assert scalar(engine, "SELECT online FROM device")
         finally:
             device.close()
@@ -72,7 +72,7 @@ def test_two_projectors_share_the_load_into_one_consistent_read_model(mosquitto,
                     state = "running" if n == per_device - 1 else "starting"
                     d.send(dep_state(d.device_id, S + n, f"{d.device_id}-app", state))
             total = per_device * len(devices)
-            wait_for(
+            wait_until(
                 lambda: scalar(engine, "SELECT count(*) FROM event WHERE seq IS NOT NULL") == total,
                 timeout=30,
             )
@@ -97,7 +97,7 @@ def test_projector_with_a_worker_process(mosquitto, database_url):
             device.raw(event_topic("dev-w", "container"), b"[]")
             for n in range(20):
                 device.send(dep_state("dev-w", S + n, "x", "running" if n == 19 else "starting"))
-            wait_for(
+            wait_until(
                 lambda: scalar(engine, "SELECT count(*) FROM event WHERE seq IS NOT NULL") == 20
             )
             assert scalar(engine, "SELECT state FROM deployment") == "running"

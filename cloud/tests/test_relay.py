@@ -15,10 +15,10 @@ from cloud.tests.support import (
     make_settings,
     register,
     seed_catalog,
-    wait_for,
 )
 from fleetwire.cloud.relay import Relay
 from fleetwire.protocol.codec import DEFAULT_CODEC
+from tests.fixtures.waiting import wait_until
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -61,7 +61,7 @@ def test_commands_accepted_while_the_broker_is_away_are_all_published(
         time.sleep(1.0)
         assert set(_statuses(engine).values()) == {"pending"}
         mosquitto.start()
-        wait_for(lambda: set(_statuses(engine).values()) == {"sent"}, timeout=20)
+        wait_until(lambda: set(_statuses(engine).values()) == {"sent"}, timeout=20)
     finally:
         relay.stop()
     device = ScriptedDevice(mosquitto.host, mosquitto.port, "dev-1").connect()
@@ -161,7 +161,7 @@ def test_a_puback_with_a_failure_reason_code_is_not_a_success(
         assert "Not authorized" in caplog.text
 
         paho.on_publish = handler  # the broker accepts it now: the retry goes out
-        wait_for(lambda: relay.run_once() == 1, timeout=5)
+        wait_until(lambda: relay.run_once() == 1, timeout=5)
         assert _statuses(engine)[command_id] == "sent"
     finally:
         relay.stop()

@@ -4,51 +4,30 @@ from __future__ import annotations
 
 import itertools
 import queue
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
-from fleetwire.edge.agent import Agent
 from fleetwire.edge.config import AgentConfig
 from fleetwire.edge.outbox import Outbox
 from fleetwire.edge.ports import DesiredStateStore, EventSink, Reconciler
 from fleetwire.edge.store import Store
 from fleetwire.protocol.codec import decode
 from fleetwire.protocol.commands import (
-    DeleteCommand,
-    DeleteData,
     DeployCommand,
-    DeployData,
-    DeploymentCommandData,
-    RedeployCommand,
     RegistryCredential,
-    StartCommand,
-    StopCommand,
-    SyncCommand,
-    SyncData,
     UpgradeCommand,
-    UpgradeData,
 )
-from fleetwire.protocol.envelope import CommandEnvelope, device_source, utcnow
 from fleetwire.protocol.events import (
-    CommandSucceeded,
-    CommandSucceededData,
-    ContainerInfo,
-    ContainerStateChanged,
-    ContainerStateData,
-    ContainerStatus,
-    DeploymentState,
     DeviceEvent,
     InventoryData,
-    InventoryDeployment,
 )
-from fleetwire.protocol.release import ContainerSpec, ReleaseSpec
+from fleetwire.protocol.release import ReleaseSpec
 from fleetwire.protocol.topics import EVENTS
+from tests import agents, factories
+from tests.agents import AgentThread
 from tests.fixtures.mqtt import MQTT5, MQTT311, ProbeClient
 from tests.fixtures.waiting import wait_until
 
@@ -59,23 +38,14 @@ EVENTS_FILTER = EVENTS.filter(device_id=DEVICE)
 
 
 def release(version: str = "1.0.0", application: str = "app") -> ReleaseSpec:
-    """A one-container release."""
-    return ReleaseSpec(
-        application=application,
-        version=version,
-        containers=[
-            ContainerSpec(
-                name="web", image=f"registry.example.com/acme/web:{version}", credentials="acme"
-            )
-        ],
-    )
+    """A one-container release whose image needs the ``acme`` credentials."""
+    web = factories.container("web", factories.image_ref("acme", version), credentials="acme")
+    return factories.release(application, version, containers=[web])
 
 
 def credential() -> RegistryCredential:
     """Registry credentials whose password is :data:`SECRET`."""
-    return RegistryCredential(
-        ref="acme", registry="registry.example.com", username="puller", password=SecretStr(SECRET)
-    )
+    return factories.credential(SECRET)
 
 
 def deploy(
@@ -86,50 +56,29 @@ def deploy(
     credentials: bool = True,
     **envelope: Any,
 ) -> DeployCommand:
-    """A deploy command (with credentials by default)."""
-    return DeployCommand(
+    """A deploy command to :data:`DEVICE`, traced, with credentials by default."""
+    return factories.deploy(
+        deployment_id,
+        release(version),
+        credentials=[credential()] if credentials else [],
         subject=DEVICE,
         expires=expires,
         traceparent=TRACEPARENT,
-        data=DeployData(
-            deployment_id=deployment_id,
-            release=release(version),
-            credentials=[credential()] if credentials else [],
-        ),
         **envelope,
     )
 
 
-def upgrade(deployment_id: str = "dep-1", version: str = "2.0.0", app: str = "app") -> Any:
-    """An upgrade command."""
-    return UpgradeCommand(
-        data=UpgradeData(
-            deployment_id=deployment_id,
-            release=release(version, app),
-            credentials=[credential()],
-            health_timeout_s=30,
-        )
+def upgrade(
+    deployment_id: str = "dep-1", version: str = "2.0.0", app: str = "app"
+) -> UpgradeCommand:
+    """An upgrade command (health timeout 30 s)."""
+    return factories.upgrade(
+        deployment_id, release(version, app), credentials=[credential()], health_timeout_s=30
     )
 
 
-def simple(kind: str, deployment_id: str = "dep-1", **data: Any) -> CommandEnvelope:
-    """start, stop, redeploy, delete or sync."""
-    if kind == "sync":
-        return SyncCommand(data=SyncData(**data))
-    if kind == "delete":
-        return DeleteCommand(data=DeleteData(deployment_id=deployment_id, **data))
-    target = DeploymentCommandData(deployment_id=deployment_id)
-    if kind == "start":
-        return StartCommand(data=target)
-    if kind == "stop":
-        return StopCommand(data=target)
-    assert kind == "redeploy", kind
-    return RedeployCommand(data=target)
-
-
-def expired(command: CommandEnvelope) -> CommandEnvelope:
-    """The same command with an expiry in the past."""
-    return command.model_copy(update={"expires": utcnow() - timedelta(minutes=1)})
+simple = factories.simple
+expired = factories.expired
 
 
 @dataclass
@@ -156,12 +105,8 @@ class FakeReconciler:
         desired = self.store.get(deployment_id)
         if self.auto_succeed and desired is not None and desired.command_id is not None:
             self.sink.emit(
-                CommandSucceeded(
-                    source=device_source(self.device_id),
-                    correlationid=desired.command_id,
-                    data=CommandSucceededData(
-                        command_id=desired.command_id, command_type=desired.command_type
-                    ),
+                factories.succeeded(
+                    self.device_id, desired.command_id, command_type=desired.command_type
                 )
             )
 
@@ -171,15 +116,11 @@ class FakeReconciler:
             raise ConnectionError(msg)
         return InventoryData(
             deployments=[
-                InventoryDeployment(
-                    deployment_id=d.deployment_id,
+                factories.inventory_deployment(
+                    d.deployment_id,
+                    [factories.running(c.name, c.image) for c in d.release.containers],
                     application=d.release.application,
-                    release_version=d.release.version,
-                    state=DeploymentState.RUNNING,
-                    containers=[
-                        ContainerInfo(name=c.name, image=c.image, status=ContainerStatus.RUNNING)
-                        for c in d.release.containers
-                    ],
+                    version=d.release.version,
                 )
                 for d in self.store.all()
             ]
@@ -191,16 +132,12 @@ class FakeReconciler:
     def emit_container(self, n: int, container: str = "web", deployment_id: str = "dep-1") -> None:
         """Emit a ContainerStateChanged with restart count ``n``."""
         self.sink.emit(
-            ContainerStateChanged(
-                source=device_source(self.device_id),
-                data=ContainerStateData(
-                    name=container,
-                    image="registry.example.com/acme/web:1.0.0",
-                    status=ContainerStatus.RUNNING,
-                    restart_count=n,
-                    deployment_id=deployment_id,
-                    release_version="1.0.0",
-                ),
+            factories.container_state(
+                self.device_id,
+                deployment_id,
+                name=container,
+                image=factories.image_ref("acme"),
+                restart_count=n,
             )
         )
 
@@ -234,12 +171,9 @@ def _drain(client: Any, out: list[DeviceEvent]) -> int:
         out.append(event)
 
 
-class RunningAgent:
-    """An :class:`Agent` running in a thread (stopped, bounded, by :meth:`stop`).
-
-    The reconciler is a :class:`FakeReconciler` built with ``options``, unless
-    ``reconciler_factory`` is given (the real Docker reconciler, say).
-    """
+class RunningAgent(AgentThread):
+    """An :class:`AgentThread` whose reconciler is a :class:`FakeReconciler` built with
+    ``options``, unless ``reconciler_factory`` is given (the real Docker reconciler, say)."""
 
     def __init__(
         self,
@@ -249,43 +183,18 @@ class RunningAgent:
         **options: Any,
     ) -> None:
         self.fakes: list[FakeReconciler] = []
-        self.agent = Agent(
+        super().__init__(
             config, reconciler_factory=reconciler_factory or fake_factory(self.fakes, **options)
         )
-        self.thread = threading.Thread(target=self.agent.run, name="agent-under-test", daemon=True)
-        self.thread.start()
 
     @property
     def reconciler(self) -> FakeReconciler:
         return self.fakes[0]
 
-    def wait_connected(self, timeout: float = 15.0) -> None:
-        if not self.agent.session.connected.wait(timeout):
-            msg = f"agent did not connect within {timeout} s"
-            raise AssertionError(msg)
-
-    def stop(self, timeout: float = 20.0) -> None:
-        self.agent.stop()
-        # Not from a signal handler here: wake the serving loop instead of letting it notice the
-        # stop at its next idle tick (up to a second per stop).
-        self.agent.session.wake()
-        self.thread.join(timeout)
-        assert not self.thread.is_alive(), "agent did not stop"
-
 
 def agent_config(data_dir: Path, url: str, **options: Any) -> AgentConfig:
-    """A config with fast reconnects, for tests."""
-    values: dict[str, Any] = {
-        "device_id": DEVICE,
-        "broker": url,
-        "data_dir": data_dir,
-        "backoff_initial_s": 0.2,
-        "backoff_max_s": 1.0,
-        "connect_timeout_s": 2.0,
-        "keepalive_s": 10,
-    }
-    values.update(options)
-    return AgentConfig.model_validate(values)
+    """The shared test config (:func:`tests.agents.agent_config`) of :data:`DEVICE`."""
+    return agents.agent_config(data_dir, url, options.pop("device_id", DEVICE), **options)
 
 
 _ids = itertools.count()

@@ -7,7 +7,7 @@ test's cloud-side client as ``fleetwire-cloud``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +40,18 @@ def broker(request: pytest.FixtureRequest) -> BrokerUnderTest:
     )
 
 
-@pytest.fixture
-def start_agent(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[Any]:
-    """Start agents on ``tmp_path/data`` against ``broker`` (all stopped at teardown)."""
+def _agents(
+    broker: BrokerUnderTest, tmp_path: Path, **agent_kw: Any
+) -> Iterator[Callable[..., RunningAgent]]:
+    """Yield ``start(fake=None, **config_options)``: agents on ``tmp_path/data`` against
+    ``broker``, all stopped at teardown."""
     running: list[RunningAgent] = []
 
     def start(fake: dict[str, Any] | None = None, **options: Any) -> RunningAgent:
         config = agent_config(
             tmp_path / "data", broker.url, **{**broker.agent_options(tmp_path), **options}
         )
-        agent = RunningAgent(config, **(fake or {}))
+        agent = RunningAgent(config, **agent_kw, **(fake or {}))
         running.append(agent)
         return agent
 
@@ -57,6 +59,12 @@ def start_agent(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[Any]:
     for agent in running:
         if agent.thread.is_alive():
             agent.stop()
+
+
+@pytest.fixture
+def start_agent(broker: BrokerUnderTest, tmp_path: Path) -> Iterator[Any]:
+    """Start agents with a fake reconciler (``fake``: its options) against ``broker``."""
+    yield from _agents(broker, tmp_path)
 
 
 @pytest.fixture
@@ -64,17 +72,4 @@ def start_docker_agent(
     broker: BrokerUnderTest, tmp_path: Path, docker_client: docker.DockerClient
 ) -> Iterator[Any]:
     """Like ``start_agent``, with the real Docker reconciler (test timings) instead of a fake."""
-    running: list[RunningAgent] = []
-
-    def start(**options: Any) -> RunningAgent:
-        config = agent_config(
-            tmp_path / "data", broker.url, **{**broker.agent_options(tmp_path), **options}
-        )
-        agent = RunningAgent(config, reconciler_factory=fast_docker_reconciler(docker_client))
-        running.append(agent)
-        return agent
-
-    yield start
-    for agent in running:
-        if agent.thread.is_alive():
-            agent.stop()
+    yield from _agents(broker, tmp_path, reconciler_factory=fast_docker_reconciler(docker_client))

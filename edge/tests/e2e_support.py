@@ -7,12 +7,8 @@ own; v3's carries none, so the image's failing check decides (as on a real devic
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -35,9 +31,11 @@ from fleetwire.protocol.events import (
     DeviceEvent,
     PresenceBirth,
 )
-from fleetwire.protocol.release import ContainerSpec, HealthCheck, ReleaseSpec
+from fleetwire.protocol.release import HealthCheck, ReleaseSpec
 from fleetwire.protocol.topics import command_topic, presence_topic
+from tests import factories
 from tests.fixtures.mqtt import ProbeClient
+from tests.fixtures.waiting import wait_until
 
 APPLICATION = "e2e"
 CONTAINERS = ("web", "worker")
@@ -53,12 +51,12 @@ def app_release(
     version: str, image: str, *, health: HealthCheck | None = FAST_HEALTH
 ) -> ReleaseSpec:
     """A two-container release of one test image (no ports: tests never collide)."""
-    return ReleaseSpec(
-        application=APPLICATION,
-        version=version,
+    return factories.release(
+        APPLICATION,
+        version,
         containers=[
-            ContainerSpec(
-                name=name, image=image, env={"ROLE": name}, health_check=health, stop_timeout_s=2
+            factories.container(
+                name, image, env={"ROLE": name}, health_check=health, stop_timeout_s=2
             )
             for name in CONTAINERS
         ],
@@ -127,33 +125,30 @@ class Cloud:
 
     def wait_online(self, births: int = 1, timeout: float = 20.0) -> None:
         """Wait until ``births`` presence births arrived (the agent connected and subscribed)."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def online() -> bool:
             self.pump()
-            if self.births >= births:
-                return
-            if time.monotonic() > deadline:
-                msg = f"the agent did not come online within {timeout} s"
-                raise AssertionError(msg)
-            time.sleep(0.02)
+            return self.births >= births
+
+        wait_until(online, timeout, "the agent to come online")
 
     def wait_for(
         self, predicate: Callable[[DeviceEvent], bool], timeout: float = 60.0, what: str = ""
     ) -> DeviceEvent:
         """The first received event matching ``predicate`` (bounded wait)."""
-        deadline = time.monotonic() + timeout
         checked = 0
-        while True:
+
+        def match() -> DeviceEvent | None:
+            nonlocal checked
             self.pump()
-            for event in self.received[checked:]:
-                if predicate(event):
-                    return event
+            found = next((e for e in self.received[checked:] if predicate(e)), None)
             checked = len(self.received)
-            if time.monotonic() > deadline:
-                kinds = [describe(e) for e in self.unique()]
-                msg = f"no event {what} within {timeout} s; got {kinds}"
-                raise AssertionError(msg)
-            time.sleep(0.01)
+            return found
+
+        def got() -> str:
+            return f"an event {what}; got {[describe(e) for e in self.unique()]}"
+
+        return wait_until(match, timeout, got, interval=0.01)
 
     def outcome(self, command_id: str, timeout: float = 60.0) -> CommandSucceeded | CommandFailed:
         """The command's succeeded/failed event."""
@@ -242,35 +237,13 @@ def wait_for_containers(
     expected: dict[str, list[str]],
     timeout: float = 30.0,
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while (seen := containers_by_release(client, deployment_id)) != expected:
-        if time.monotonic() > deadline:
-            msg = f"containers of {deployment_id}: {seen}, expected {expected}"
-            raise AssertionError(msg)
-        time.sleep(0.1)
-
-
-# --- the agent as a process -----------------------------------------------------------------
-
-
-def agent_process(url: str, data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
-    """``python -m fleetwire.edge run ...``: a real process, so SIGKILL is real."""
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fleetwire.edge",
-                "run",
-                "--device-id",
-                DEVICE,
-                "--broker",
-                url,
-                "--data-dir",
-                str(data_dir),
-                "--log-level",
-                "DEBUG",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    """Wait (bounded) until :func:`containers_by_release` shows ``expected``."""
+    wait_until(
+        lambda: containers_by_release(client, deployment_id) == expected,
+        timeout,
+        lambda: (
+            f"containers of {deployment_id}: {containers_by_release(client, deployment_id)}, "
+            f"expected {expected}"
+        ),
+        interval=0.1,
+    )

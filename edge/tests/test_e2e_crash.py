@@ -11,9 +11,6 @@ do), and each case already costs two agent start-ups.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +19,9 @@ import docker
 import pytest
 from typer.testing import CliRunner
 
+from edge.tests.agent_support import agent_config
 from edge.tests.e2e_support import (
     Cloud,
-    agent_process,
     containers_by_release,
     healthy,
     new_deployment_id,
@@ -33,13 +30,14 @@ from edge.tests.e2e_support import (
 )
 from edge.tests.engine.support import cleanup_deployment
 from fleetwire.edge.cli import app
-from fleetwire.protocol.commands import DeployCommand, DeployData, UpgradeCommand, UpgradeData
 from fleetwire.protocol.events import (
     CommandFailed,
     CommandSucceeded,
     DeploymentState,
     DeploymentStateChanged,
 )
+from tests import factories
+from tests.agents import AgentProcess
 from tests.fixtures.mqtt import ProbeClient
 
 pytestmark = [
@@ -50,34 +48,10 @@ pytestmark = [
 ]
 
 
-class Device:
-    """The agent process of one test, restartable on the same data dir."""
-
-    def __init__(self, url: str, data_dir: Path, log: Path) -> None:
-        self.url, self.data_dir, self.log = url, data_dir, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = agent_process(self.url, self.data_dir, self.log)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
-
-    def terminate(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-
-
 @pytest.fixture
-def device(mosquitto: Any, tmp_path: Path) -> Iterator[Device]:
-    dev = Device(mosquitto.url, tmp_path / "data", tmp_path / "agent.log")
+def device(mosquitto: Any, tmp_path: Path) -> Iterator[AgentProcess]:
+    """The agent process of one test, restartable on the same data dir."""
+    dev = AgentProcess(agent_config(tmp_path / "data", mosquitto.url), tmp_path / "agent.log")
     yield dev
     dev.terminate()
 
@@ -102,7 +76,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_kill_9_during_an_upgrade_ends_on_one_whole_release(
     case: str,
-    device: Device,
+    device: AgentProcess,
     mosquitto: Any,
     docker_client: docker.DockerClient,
     test_images: Any,
@@ -114,13 +88,9 @@ def test_kill_9_during_an_upgrade_ends_on_one_whole_release(
         cloud = Cloud(probe)
         device.start()
         cloud.wait_online()
-        deploy = DeployCommand(
-            data=DeployData(deployment_id=deployment_id, release=rel[first], health_timeout_s=20)
-        )
+        deploy = factories.deploy(deployment_id, rel[first], health_timeout_s=20)
         assert isinstance(cloud.outcome(cloud.send(deploy)), CommandSucceeded), device.log
-        up = UpgradeCommand(
-            data=UpgradeData(deployment_id=deployment_id, release=rel[target], health_timeout_s=15)
-        )
+        up = factories.upgrade(deployment_id, rel[target], health_timeout_s=15)
         cloud.send(up)
         cloud.progress(up.id, step, detail)
         device.kill9()
@@ -154,7 +124,7 @@ def test_kill_9_during_an_upgrade_ends_on_one_whole_release(
 
     # The journal tells what happened (read while the agent still runs).
     result = CliRunner().invoke(
-        app, ["history", "--data-dir", str(device.data_dir)], env={"COLUMNS": "300"}
+        app, ["history", "--data-dir", str(device.config.data_dir)], env={"COLUMNS": "300"}
     )
     assert result.exit_code == 0, result.output
     (row,) = [line for line in result.output.splitlines() if up.id in line]

@@ -14,7 +14,6 @@ from typing import Any
 
 import docker
 import pytest
-from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from edge.tests.agent_support import (
@@ -42,14 +41,7 @@ from fleetwire.edge.logs import configure_logging
 from fleetwire.protocol.codec import decode, encode
 from fleetwire.protocol.commands import (
     DeployCommand,
-    DeployData,
-    DeploymentCommandData,
-    RedeployCommand,
-    RegistryCredential,
-    StartCommand,
-    StopCommand,
     UpgradeCommand,
-    UpgradeData,
 )
 from fleetwire.protocol.events import (
     CommandAccepted,
@@ -60,7 +52,8 @@ from fleetwire.protocol.events import (
     DeploymentState,
     DeploymentStateChanged,
 )
-from fleetwire.protocol.release import ContainerSpec, ReleaseSpec
+from fleetwire.protocol.release import ReleaseSpec
+from tests import factories
 from tests.fixtures.waiting import wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.timeout(90)]
@@ -82,14 +75,13 @@ def cloud(broker: BrokerUnderTest) -> Iterator[Cloud]:
 
 
 def deploy(dep: str, rel: ReleaseSpec, **data: Any) -> DeployCommand:
-    return DeployCommand(
-        subject=DEVICE,
-        data=DeployData(deployment_id=dep, release=rel, health_timeout_s=20, **data),
-    )
+    """A deploy to :data:`DEVICE` with a 20 s health timeout."""
+    return factories.deploy(dep, rel, health_timeout_s=20, subject=DEVICE, **data)
 
 
 def upgrade(dep: str, rel: ReleaseSpec) -> UpgradeCommand:
-    return UpgradeCommand(data=UpgradeData(deployment_id=dep, release=rel, health_timeout_s=20))
+    """An upgrade with a 20 s health timeout."""
+    return factories.upgrade(dep, rel, health_timeout_s=20)
 
 
 def test_deploy_stop_start_redeploy_and_status(
@@ -141,20 +133,20 @@ def test_deploy_stop_start_redeploy_and_status(
     assert "not reachable" not in result.output
 
     before = container_ids(docker_client, deployment_id)
-    stop = StopCommand(data=DeploymentCommandData(deployment_id=deployment_id))
+    stop = factories.simple("stop", deployment_id)
     assert isinstance(cloud.outcome(cloud.send(stop)), CommandSucceeded)
     stopped = containers_by_release(docker_client, deployment_id)
     assert list(stopped) == ["1.0.0"]
     assert [c.split()[1].split("/")[0] for c in stopped["1.0.0"]] == ["exited"] * len(CONTAINERS)
     assert cloud.states(deployment_id, stop.id) == [S.STOPPED]
 
-    start = StartCommand(data=DeploymentCommandData(deployment_id=deployment_id))
+    start = factories.simple("start", deployment_id)
     assert isinstance(cloud.outcome(cloud.send(start)), CommandSucceeded)
     assert cloud.states(deployment_id, start.id) == [S.PENDING, S.STARTING, S.RUNNING]
     assert containers_by_release(docker_client, deployment_id) == healthy("1.0.0")
     assert container_ids(docker_client, deployment_id) == before, "start keeps the containers"
 
-    redeploy = RedeployCommand(data=DeploymentCommandData(deployment_id=deployment_id))
+    redeploy = factories.simple("redeploy", deployment_id)
     assert isinstance(cloud.outcome(cloud.send(redeploy)), CommandSucceeded)
     assert containers_by_release(docker_client, deployment_id) == healthy("1.0.0")
     assert container_ids(docker_client, deployment_id).isdisjoint(before), "recreated"
@@ -357,14 +349,10 @@ def test_registry_credentials_leave_no_trace_with_the_docker_reconciler(
     # No registry is reachable: the pull with these credentials really goes to the engine and
     # fails there (the engine's error and the SDK's exception are where a secret could leak).
     image = "127.0.0.1:9/acme/private-app:1.0.0"
-    rel = ReleaseSpec(
-        application="private",
-        version="1.0.0",
-        containers=[ContainerSpec(name="web", image=image, credentials="acme")],
+    rel = factories.release(
+        "private", "1.0.0", containers=[factories.container("web", image, credentials="acme")]
     )
-    credential = RegistryCredential(
-        ref="acme", registry="127.0.0.1:9", username="robot", password=SecretStr(SECRET)
-    )
+    credential = factories.credential(SECRET, registry="127.0.0.1:9", username="robot")
     try:
         agent: RunningAgent = start_docker_agent()
         agent.wait_connected()

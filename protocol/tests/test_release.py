@@ -13,31 +13,33 @@ from fleetwire.protocol.release import (
     RestartPolicy,
     parse_port,
 )
+from tests.factories import container_dict, release_dict
 
 
 def _release() -> dict[str, Any]:
-    return {
-        "application": "telemetry",
-        "version": "1.4.2-rc.1+build.7",
-        "system_models": ["rpi4-64"],
-        "containers": [
-            {
-                "name": "collector",
-                "image": "registry.example.com:5000/acme/collector:1.4.2",
-                "credentials": "acme",
-                "env": {"LOG_LEVEL": "info", "_PRIVATE": "1", "a1": "x"},
-                "ports": ["8080", "8081:80", "127.0.0.1:8082:80/tcp", "[::1]:8083:80", "53/udp"],
-                "binds": ["/etc/acme:/etc/acme:ro", "/var/log/acme:/logs"],
-                "volumes": ["data:/data:rw"],
-                "networks": ["backend"],
-                "restart_policy": "on-failure",
-                "health_check": {"test": ["CMD-SHELL", "true"], "interval_s": 5},
-            },
-            {"name": "cache", "image": "redis:7", "networks": ["backend"], "ports": ["8080/udp"]},
+    """A release body using every field (a fresh dict each call: tests mutate it)."""
+    return release_dict(
+        "telemetry",
+        "1.4.2-rc.1+build.7",
+        system_models=["rpi4-64"],
+        containers=[
+            container_dict(
+                "collector",
+                "registry.example.com:5000/acme/collector:1.4.2",
+                credentials="acme",
+                env={"LOG_LEVEL": "info", "_PRIVATE": "1", "a1": "x"},
+                ports=["8080", "8081:80", "127.0.0.1:8082:80/tcp", "[::1]:8083:80", "53/udp"],
+                binds=["/etc/acme:/etc/acme:ro", "/var/log/acme:/logs"],
+                volumes=["data:/data:rw"],
+                networks=["backend"],
+                restart_policy="on-failure",
+                health_check={"test": ["CMD-SHELL", "true"], "interval_s": 5},
+            ),
+            container_dict("cache", "redis:7", networks=["backend"], ports=["8080/udp"]),
         ],
-        "volumes": [{"name": "data"}],
-        "networks": [{"name": "backend", "internal": True}],
-    }
+        volumes=[{"name": "data"}],
+        networks=[{"name": "backend", "internal": True}],
+    )
 
 
 def _error(spec: dict[str, Any]) -> str:

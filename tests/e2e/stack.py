@@ -1,9 +1,8 @@
-"""A whole Fleetwire system for end-to-end tests: cloud in-process, agent as a real process."""
+"""A whole Fleetwire system for end-to-end tests: cloud in-process, agent as a real process
+(:class:`tests.agents.AgentProcess`, configured by the shared :func:`tests.agents.agent_config`)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,11 +12,10 @@ from pydantic import SecretStr
 
 from fleetwire.cloud.serve import CloudServices
 from fleetwire.cloud.settings import Settings
+from tests.agents import AgentProcess, agent_config
 from tests.fixtures.waiting import wait_until
 
-__all__ = ["AGENT", "BrokerAccess", "Stack", "wait_until"]
-
-AGENT = Path(sys.executable).with_name("fleetwire-edge")
+__all__ = ["BrokerAccess", "Stack", "wait_until"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +36,7 @@ class Stack:
     root: Path
     token: str = "e2e-admin-token-0123456789abcdef"
     services: CloudServices | None = None
-    agent: subprocess.Popen[bytes] | None = None
+    agent: AgentProcess | None = None
     api: httpx.Client = field(init=False)
     deployments: list[str] = field(default_factory=list)
     """Deployment ids a test created, for cleanup."""
@@ -73,31 +71,20 @@ class Stack:
         )
 
     def start_agent(self) -> None:
-        """Start ``fleetwire-edge run`` as a child process."""
-        command = [
-            str(AGENT),
-            "run",
-            f"--device-id={self.device_id}",
-            f"--broker={self.broker.url}",
-            f"--data-dir={self.root / 'edge'}",
-        ]
+        """Start the agent as a child process (:class:`tests.agents.AgentProcess`)."""
+        options: dict[str, Any] = {}
         if self.broker.device is not None:
             password_file = self.root / "device-password"
             password_file.write_text(self.broker.device[1], encoding="utf-8")
-            command += [f"--username={self.broker.device[0]}", f"--password-file={password_file}"]
-        log = (self.root / "agent.log").open("ab")
-        self.agent = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+            options.update(username=self.broker.device[0], password_file=password_file)
+        config = agent_config(self.root / "edge", self.broker.url, self.device_id, **options)
+        self.agent = AgentProcess(config, self.root / "agent.log", log_level=None)
+        self.agent.start()
 
     def stop(self) -> None:
         """Stop the agent, then the cloud (bounded)."""
         if self.agent is not None:
             self.agent.terminate()
-            try:
-                self.agent.wait(20)
-            except subprocess.TimeoutExpired:
-                self.agent.kill()
-                self.agent.wait(5)
             self.agent = None
         if self.services is not None:
             self.api.close()
@@ -114,4 +101,4 @@ class Stack:
 
     def agent_log(self) -> str:
         """What the agent process wrote so far."""
-        return (self.root / "agent.log").read_text(encoding="utf-8", errors="replace")
+        return self.agent.output() if self.agent is not None else ""

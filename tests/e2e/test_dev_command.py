@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -191,8 +190,7 @@ def _get(url: str) -> str | None:
 def test_dev_without_docker_runs_the_cloud_alone(dev_env: dict[str, str]) -> None:
     env = {**dev_env, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
     dev = DevProcess(env, free_port(), free_port())
-    dev.start()
-    time.sleep(0.5)
+    dev.start()  # returns once the banner is out: the "no local edge agent" line comes before it
     listed = _uv("fleetwire", "devices", env=env)
     assert listed.returncode == 0, listed.stderr
     assert dev.interrupt() == 0

@@ -15,6 +15,7 @@ import docker
 import pytest
 
 from tests.e2e.stack import BrokerAccess, Stack, wait_until
+from tests.factories import container_dict, release_dict
 from tests.fixtures.amqtt import AmqttFactory
 from tests.fixtures.docker import AppImages
 from tests.fixtures.mosquitto import MosquittoBroker
@@ -60,32 +61,16 @@ def stack(
 
 def _release(version: str, image: str, *, health_check: bool = True) -> dict[str, Any]:
     """A one-container release; without ``health_check`` the image's own HEALTHCHECK decides."""
-    container: dict[str, Any] = {
-        "name": "web",
-        "image": image,
-        "env": {"RELEASE": version},
-        "volumes": ["data:/data"],
-    }
+    checks: dict[str, Any] = {}
     if health_check:
-        container["health_check"] = {
-            "test": [
-                "CMD",
-                "wget",
-                "-q",
-                "-O",
-                "/dev/null",
-                "http://127.0.0.1:8080/version",
-            ],
+        checks["health_check"] = {
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/version"],
             "interval_s": 1,
             "timeout_s": 1,
             "retries": 2,
         }
-    return {
-        "application": "e2e",
-        "version": version,
-        "containers": [container],
-        "volumes": [{"name": "data"}],
-    }
+    web = container_dict("web", image, env={"RELEASE": version}, volumes=["data:/data"], **checks)
+    return release_dict("e2e", version, containers=[web], volumes=[{"name": "data"}])
 
 
 def _engine_view(client: docker.DockerClient, deployment_id: str) -> set[tuple[str, str, str, str]]:

@@ -1,10 +1,8 @@
 """Helpers of the reconciler tests: test releases, a list-collecting sink, cleanup by label."""
 
 import threading
-import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import docker
@@ -13,22 +11,15 @@ from fleetwire.edge.engine import labels as lb
 from fleetwire.edge.engine.reconciler import DockerReconciler
 from fleetwire.edge.ports import DesiredDeployment
 from fleetwire.protocol.events import CommandFailed, CommandSucceeded, DeviceEvent
-from fleetwire.protocol.release import ContainerSpec, HealthCheck, ReleaseSpec, VolumeSpec
+from fleetwire.protocol.release import HealthCheck, ReleaseSpec
+from tests import factories
+from tests.fixtures.docker import APP_REPOSITORY, app_image
+from tests.fixtures.waiting import wait_until
 
-REPO = "fleetwire-engine-test/app"
+REPO = APP_REPOSITORY
 DEVICE = "engine-test-device"
 # Not "demo": other suites on a shared engine clean up by application label (tests/e2e does).
 APPLICATION = "engine-test"
-BUSYBOX = Path("/bin/busybox")
-
-DOCKERFILE = """FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-COPY www /www
-LABEL io.fleetwire.test=engine
-CMD ["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"]
-"""
-
 HEALTH = HealthCheck(
     test=["CMD", "wget", "-q", "-O-", "http://127.0.0.1:8080/health"],
     interval_s=0.5,
@@ -46,23 +37,17 @@ def release(
     health: HealthCheck | None = HEALTH,
     env: dict[str, str] | None = None,
 ) -> ReleaseSpec:
-    """A one-container release of the test app, with a named volume."""
-    return ReleaseSpec(
-        application=APPLICATION,
-        version=version,
-        containers=[
-            ContainerSpec(
-                name="web",
-                image=image or f"{REPO}:{tag}",
-                credentials=credentials,
-                env=env or {"MODE": "test"},
-                volumes=["data:/data"],
-                health_check=health,
-                stop_timeout_s=2,
-            )
-        ],
-        volumes=[VolumeSpec(name="data")],
+    """A one-container release of the shared test image ``tag``, with a named volume."""
+    web = factories.container(
+        "web",
+        image or app_image(tag),
+        credentials=credentials,
+        env=env or {"MODE": "test"},
+        volumes=["data:/data"],
+        health_check=health,
+        stop_timeout_s=2,
     )
+    return factories.release(APPLICATION, version, containers=[web], volumes=[{"name": "data"}])
 
 
 ReconcilerFactory = Callable[..., DockerReconciler]
@@ -73,32 +58,29 @@ class ListSink:
 
     def __init__(self) -> None:
         self.events: list[DeviceEvent] = []
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
 
     def emit(self, event: DeviceEvent) -> None:
         assert event.seq is None
-        with self._cond:
+        with self._lock:
             self.events.append(event)
-            self._cond.notify_all()
 
     def snapshot(self) -> list[DeviceEvent]:
-        with self._cond:
+        with self._lock:
             return list(self.events)
 
     def wait_for(
         self, predicate: Callable[[DeviceEvent], bool], timeout: float = 60.0
     ) -> DeviceEvent:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for event in self.events:
-                    if predicate(event):
-                        return event
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    kinds = [e.type.split(".")[-2] for e in self.events]
-                    raise TimeoutError(f"no matching event within {timeout}s; got {kinds}")
-                self._cond.wait(left)
+        """The first collected event matching ``predicate`` (bounded wait)."""
+
+        def match() -> DeviceEvent | None:
+            return next((e for e in self.snapshot() if predicate(e)), None)
+
+        def got() -> str:
+            return f"a matching event; got {[e.type.split('.')[-2] for e in self.snapshot()]}"
+
+        return wait_until(match, timeout, got, error=TimeoutError)
 
     def outcome(self, command_id: str, timeout: float = 60.0) -> DeviceEvent:
         """The CommandSucceeded or CommandFailed answering ``command_id``."""

@@ -9,7 +9,6 @@ from edge.tests.engine.support import (
     APPLICATION,
     DEVICE,
     HEALTH,
-    REPO,
     ListSink,
     ReconcilerFactory,
     desired,
@@ -25,12 +24,13 @@ from fleetwire.protocol.release import (
     RestartPolicy,
     VolumeSpec,
 )
+from tests.fixtures.docker import app_image
 
-pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("test_images")]
 
 
 def test_container_networks_and_volumes_are_created_as_specified(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -43,7 +43,7 @@ def test_container_networks_and_volumes_are_created_as_specified(
         containers=[
             ContainerSpec(
                 name="web",
-                image=f"{REPO}:v1",
+                image=app_image("v1"),
                 command=["sh", "-c", "trap 'exit 0' TERM; httpd -f -p 8080 -h /www & wait"],
                 env={"GREETING": "hello"},
                 ports=["127.0.0.1:8080"],  # ip, no host port: any free one
@@ -69,7 +69,7 @@ def test_container_networks_and_volumes_are_created_as_specified(
     store.put(d)
     ex.submit(deployment_id)
     assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
-    (c,) = engine_docker.containers.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]})
+    (c,) = docker_client.containers.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]})
     attrs = c.attrs
     config, host = attrs["Config"], attrs["HostConfig"]
     assert "GREETING=hello" in config["Env"]
@@ -86,16 +86,16 @@ def test_container_networks_and_volumes_are_created_as_specified(
     front, back = (lb.network_name(DEVICE, deployment_id, n) for n in ("front", "back"))
     assert set(nets) == {front, back}
     assert "web" in (nets[back]["Aliases"] or [])
-    back_net = engine_docker.networks.get(back)
+    back_net = docker_client.networks.get(back)
     assert back_net.attrs["Internal"] is True
     assert back_net.attrs["Options"]["com.docker.network.driver.mtu"] == "1400"
     assert back_net.attrs["Labels"][lb.DEPLOYMENT] == deployment_id
-    volume = engine_docker.volumes.get(lb.volume_name(DEVICE, deployment_id, "data"))
+    volume = docker_client.volumes.get(lb.volume_name(DEVICE, deployment_id, "data"))
     assert volume.attrs["Labels"][lb.MANAGED] == "true"
 
 
 def test_a_newer_target_supersedes_the_running_one(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -120,8 +120,8 @@ def test_a_newer_target_supersedes_the_running_one(
     assert isinstance(first, CommandFailed)
     assert first.data.error.code == "superseded"
     assert isinstance(sink.outcome(fast.command_id or ""), CommandSucceeded)
-    (c,) = engine_docker.containers.list(
+    (c,) = docker_client.containers.list(
         all=True, filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}
     )
     assert c.image is not None
-    assert c.image.tags == [f"{REPO}:v1"]
+    assert c.image.tags == [app_image("v1")]

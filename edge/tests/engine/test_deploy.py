@@ -28,7 +28,7 @@ from fleetwire.protocol.events import (
     Health,
 )
 
-pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("test_images")]
 
 
 def _containers(client: docker.DockerClient, dep: str) -> list[Container]:
@@ -49,7 +49,7 @@ def _health(c: Container) -> str:
 
 
 def test_deploy_runs_healthy_and_reports_in_order(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -72,7 +72,7 @@ def test_deploy_runs_healthy_and_reports_in_order(
     assert all(e.source == "fleetwire://devices/engine-test-device" for e in ours)
     steps = [e.data.step for e in ours if isinstance(e, CommandProgress)]
     assert steps == ["create_volume", "create_container", "start_container", "wait_healthy"]
-    (c,) = _containers(engine_docker, deployment_id)
+    (c,) = _containers(docker_client, deployment_id)
     assert c.status == "running"
     assert _health(c) == "healthy"
     labels = c.labels
@@ -119,7 +119,7 @@ def test_same_target_again_just_succeeds(
 
 
 def test_stop_then_start_keeps_the_container(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -130,13 +130,13 @@ def test_stop_then_start_keeps_the_container(
     store.put(d)
     ex.submit(deployment_id)
     sink.outcome(d.command_id or "")
-    (before,) = _containers(engine_docker, deployment_id)
+    (before,) = _containers(docker_client, deployment_id)
 
     stop = desired(deployment_id, release(), target=TargetState.STOPPED)
     store.put(stop)
     ex.submit(deployment_id)
     assert isinstance(sink.outcome(stop.command_id or ""), CommandSucceeded)
-    (stopped,) = _containers(engine_docker, deployment_id)
+    (stopped,) = _containers(docker_client, deployment_id)
     assert stopped.id == before.id
     assert stopped.status == "exited"
     assert ex.state_of(deployment_id) is DeploymentState.STOPPED
@@ -145,7 +145,7 @@ def test_stop_then_start_keeps_the_container(
     store.put(start)
     ex.submit(deployment_id)
     assert isinstance(sink.outcome(start.command_id or ""), CommandSucceeded)
-    (started,) = _containers(engine_docker, deployment_id)
+    (started,) = _containers(docker_client, deployment_id)
     assert started.id == before.id
     assert started.status == "running"
     assert _states(sink, deployment_id)[-3:] == [
@@ -156,7 +156,7 @@ def test_stop_then_start_keeps_the_container(
 
 
 def test_redeploy_recreates_containers(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -167,12 +167,12 @@ def test_redeploy_recreates_containers(
     store.put(d)
     ex.submit(deployment_id)
     sink.outcome(d.command_id or "")
-    (before,) = _containers(engine_docker, deployment_id)
+    (before,) = _containers(docker_client, deployment_id)
     again = desired(deployment_id, release(), generation=1)
     store.put(again)
     ex.submit(deployment_id)
     assert isinstance(sink.outcome(again.command_id or ""), CommandSucceeded)
-    (after,) = _containers(engine_docker, deployment_id)
+    (after,) = _containers(docker_client, deployment_id)
     assert after.id != before.id
     assert after.labels[lb.GENERATION] == "1"
     assert after.status == "running"
@@ -180,7 +180,7 @@ def test_redeploy_recreates_containers(
 
 @pytest.mark.parametrize("purge", [False, True])
 def test_delete_keeps_volumes_unless_purged(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -196,10 +196,10 @@ def test_delete_keeps_volumes_unless_purged(
     store.put(delete)
     ex.submit(deployment_id)
     assert isinstance(sink.outcome(delete.command_id or ""), CommandSucceeded)
-    assert _containers(engine_docker, deployment_id) == []
+    assert _containers(docker_client, deployment_id) == []
     assert store.get(deployment_id) is None
     assert _states(sink, deployment_id)[-1] is DeploymentState.DELETED
-    volumes = engine_docker.volumes.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]})
+    volumes = docker_client.volumes.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]})
     assert [v.name for v in volumes] == (
         [] if purge else [lb.volume_name(DEVICE, deployment_id, "data")]
     )

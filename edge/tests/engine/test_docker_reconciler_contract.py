@@ -13,17 +13,17 @@ from fleetwire.edge.engine.reconciler import DockerReconciler
 from fleetwire.edge.ports import DesiredStateStore, EventSink, Reconciler
 from fleetwire.protocol.release import ReleaseSpec
 
-pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("test_images")]
 
 
 class TestDockerReconciler(ReconcilerContract):
     @pytest.fixture
-    def reconciler_for(self, engine_docker: docker.DockerClient) -> Iterator[ReconcilerFor]:
+    def reconciler_for(self, docker_client: docker.DockerClient) -> Iterator[ReconcilerFor]:
         made: list[DockerReconciler] = []
 
         def make(store: DesiredStateStore, sink: EventSink, device_id: str) -> Reconciler:
             reconciler = DockerReconciler(
-                engine_docker,
+                docker_client,
                 store,
                 sink,
                 device_id,

@@ -13,6 +13,7 @@ from fleetwire.edge.engine.images import import_image, normalize_ref, pull_image
 from fleetwire.edge.engine.memory_store import MemoryDesiredStateStore
 from fleetwire.protocol.commands import RegistryCredential
 from fleetwire.protocol.events import CommandFailed, CommandSucceeded, DeploymentState
+from tests.fixtures.docker import AppImages
 
 SECRET = "s3cr3t-Pa55word-never-shown"
 UNREACHABLE = "127.0.0.1:9/fleetwire/private-app:v1"  # discard port: connection refused
@@ -40,7 +41,7 @@ def test_normalize_ref_matches_the_engines_local_names(ref: str, key: str) -> No
 
 @pytest.mark.docker
 def test_failed_pull_with_credentials_never_shows_the_secret(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -49,7 +50,7 @@ def test_failed_pull_with_credentials_never_shows_the_secret(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     with pytest.raises(PullFailed) as info:
-        pull_image(engine_docker, UNREACHABLE, _credential())
+        pull_image(docker_client, UNREACHABLE, _credential())
     assert SECRET not in str(info.value)
     assert info.value.__cause__ is None
     assert SECRET not in repr(info.value)
@@ -73,8 +74,8 @@ def test_failed_pull_with_credentials_never_shows_the_secret(
 
 @pytest.mark.docker
 def test_offline_image_package_is_imported(
-    engine_docker: docker.DockerClient,
-    engine_images: dict[str, str],
+    docker_client: docker.DockerClient,
+    test_images: AppImages,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -82,33 +83,33 @@ def test_offline_image_package_is_imported(
     tmp_path: Path,
 ) -> None:
     offline = f"{REPO}:offline-{deployment_id}"
-    image = engine_docker.images.get(engine_images["v1"])
+    image = docker_client.images.get(test_images.v1)
     image.tag(offline)
     tarball = tmp_path / "package.tar"
     with tarball.open("wb") as fh:
-        for chunk in engine_docker.images.get(offline).save(named=True):
+        for chunk in docker_client.images.get(offline).save(named=True):
             fh.write(chunk)
-    engine_docker.images.remove(offline)
+    docker_client.images.remove(offline)
     try:
-        assert offline in import_image(engine_docker, tarball)
+        assert offline in import_image(docker_client, tarball)
         d = desired(deployment_id, release(image=offline))
         ex = make_reconciler()
         store.put(d)
         ex.submit(deployment_id)
         assert isinstance(sink.outcome(d.command_id or ""), CommandSucceeded)
     finally:
-        for c in engine_docker.containers.list(all=True, filters={"ancestor": offline}):
+        for c in docker_client.containers.list(all=True, filters={"ancestor": offline}):
             c.remove(force=True)
-        engine_docker.images.remove(offline, force=True)
+        docker_client.images.remove(offline, force=True)
 
 
 @pytest.mark.docker
 def test_import_of_a_broken_package_fails_clearly(
-    engine_docker: docker.DockerClient, tmp_path: Path
+    docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
     bad = tmp_path / "bad.tar"
     bad.write_bytes(b"not a tarball")
     with pytest.raises(ImageImportFailed):
-        import_image(engine_docker, bad)
+        import_image(docker_client, bad)
     with pytest.raises(ImageImportFailed):
-        import_image(engine_docker, tmp_path / "missing.tar")
+        import_image(docker_client, tmp_path / "missing.tar")

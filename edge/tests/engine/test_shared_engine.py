@@ -28,7 +28,7 @@ from fleetwire.edge.ports import TargetState
 from fleetwire.protocol.events import CommandSucceeded, ContainerStateChanged, ContainerStatus
 from fleetwire.protocol.release import NetworkSpec, ReleaseSpec
 
-pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("test_images")]
 
 
 class _Agent:
@@ -70,14 +70,14 @@ def _labelled(client: docker.DockerClient, dep: str) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def other_deployment_id(engine_docker: docker.DockerClient) -> Iterator[str]:
+def other_deployment_id(docker_client: docker.DockerClient) -> Iterator[str]:
     dep = f"t-{uuid.uuid4().hex[:12]}"
     yield dep
-    cleanup_deployment(engine_docker, dep)
+    cleanup_deployment(docker_client, dep)
 
 
 def test_each_device_sees_reports_and_watches_only_its_own(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     make_reconciler: ReconcilerFactory,
     deployment_id: str,
     other_deployment_id: str,
@@ -86,21 +86,21 @@ def test_each_device_sees_reports_and_watches_only_its_own(
     a.deploy(deployment_id, _with_network(release()))
     b.deploy(other_deployment_id, _with_network(release()))
 
-    assert _labelled(engine_docker, deployment_id) == {
+    assert _labelled(docker_client, deployment_id) == {
         "containers": {a.device_id},
         "networks": {a.device_id},
         "volumes": {a.device_id},
     }
     for agent, mine in ((a, deployment_id), (b, other_deployment_id)):
         assert [d.deployment_id for d in agent.ex.inventory().deployments] == [mine]
-        seen = observe(engine_docker, device_id=agent.device_id)
+        seen = observe(docker_client, device_id=agent.device_id)
         assert {c.deployment_id for c in seen.containers} == {mine}
         assert {n.deployment_id for n in seen.networks} == {mine}
         assert {v.deployment_id for v in seen.volumes} == {mine}
-        assert observe(engine_docker, deployment_id=mine, device_id="nobody").containers == ()
+        assert observe(docker_client, deployment_id=mine, device_id="nobody").containers == ()
 
     # B's container stops behind the agents' backs: B's watcher reports it, A's stays silent.
-    (theirs,) = engine_docker.containers.list(
+    (theirs,) = docker_client.containers.list(
         filters={"label": [f"{lb.DEPLOYMENT}={other_deployment_id}"]}
     )
     theirs.stop(timeout=2)
@@ -119,7 +119,7 @@ def test_each_device_sees_reports_and_watches_only_its_own(
 
 
 def test_one_deployment_id_on_two_devices_never_collides(
-    engine_docker: docker.DockerClient, make_reconciler: ReconcilerFactory, deployment_id: str
+    docker_client: docker.DockerClient, make_reconciler: ReconcilerFactory, deployment_id: str
 ) -> None:
     # The hardest case for names and orphans: the same deployment id on both devices, other
     # releases. Before device labels, B removed A's container as "replaced" and shared its volume.
@@ -129,14 +129,14 @@ def test_one_deployment_id_on_two_devices_never_collides(
 
     by_device = {
         c.labels[lb.DEVICE]: c
-        for c in engine_docker.containers.list(
+        for c in docker_client.containers.list(
             filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}
         )
     }
     assert sorted(by_device) == sorted([a.device_id, b.device_id])  # both run
     assert by_device[a.device_id].labels[lb.RELEASE] == "1.0.0"
     assert by_device[b.device_id].labels[lb.RELEASE] == "2.0.0"
-    assert _labelled(engine_docker, deployment_id) == {
+    assert _labelled(docker_client, deployment_id) == {
         kind: {a.device_id, b.device_id} for kind in ("containers", "networks", "volumes")
     }
     for agent, version in ((a, "1.0.0"), (b, "2.0.0")):
@@ -153,10 +153,10 @@ def test_one_deployment_id_on_two_devices_never_collides(
         target=TargetState.DELETED,
         purge_volumes=True,
     )
-    assert _labelled(engine_docker, deployment_id) == {
+    assert _labelled(docker_client, deployment_id) == {
         kind: {b.device_id} for kind in ("containers", "networks", "volumes")
     }
-    theirs = engine_docker.containers.get(b_id)
+    theirs = docker_client.containers.get(b_id)
     assert theirs.status == "running"
     for e in a.sink.snapshot():  # A never reported, stopped or removed B's container
         assert getattr(e.data, "container_id", None) != b_id

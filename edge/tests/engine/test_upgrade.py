@@ -1,7 +1,5 @@
 """Upgrade, rollback, restart and crash recovery against the real Docker Engine."""
 
-import time
-
 import docker
 import pytest
 
@@ -26,8 +24,9 @@ from fleetwire.protocol.events import (
     DeploymentState,
     DeploymentStateChanged,
 )
+from tests.fixtures.waiting import wait_until
 
-pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("engine_images")]
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("test_images")]
 
 
 def _by_release(client: docker.DockerClient, dep: str) -> dict[str, list[str]]:
@@ -47,7 +46,7 @@ def _deploy(store, sink, ex, dep, rel) -> None:
 
 
 def test_upgrade_to_a_healthy_release_removes_the_old_one(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -60,7 +59,7 @@ def test_upgrade_to_a_healthy_release_removes_the_old_one(
     store.put(up)
     ex.submit(deployment_id)
     assert isinstance(sink.outcome(up.command_id or ""), CommandSucceeded)
-    assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
+    assert _by_release(docker_client, deployment_id) == {"2.0.0": ["running/healthy"]}
     stored = store.get(deployment_id)
     assert stored is not None
     assert (stored.release.version, stored.previous_release, stored.command_id) == (
@@ -77,7 +76,7 @@ def test_upgrade_to_a_healthy_release_removes_the_old_one(
 
 
 def test_upgrade_to_an_unhealthy_release_rolls_back(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -100,7 +99,7 @@ def test_upgrade_to_an_unhealthy_release_rolls_back(
     ]
     assert rolled.data.release_version == "2.0.0"
     assert rolled.data.reason
-    assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
+    assert _by_release(docker_client, deployment_id) == {"2.0.0": ["running/healthy"]}
     stored = store.get(deployment_id)
     assert stored is not None
     assert stored.release == v2
@@ -118,7 +117,7 @@ def test_upgrade_to_an_unhealthy_release_rolls_back(
 
 
 def test_restarted_reconciler_finds_its_containers_and_reports_nothing(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     make_reconciler: ReconcilerFactory,
     deployment_id: str,
@@ -126,24 +125,24 @@ def test_restarted_reconciler_finds_its_containers_and_reports_nothing(
     first_sink = ListSink()
     first = make_reconciler(sink=first_sink)
     _deploy(store, first_sink, first, deployment_id, release())
-    before = _by_release(engine_docker, deployment_id)
+    before = _by_release(docker_client, deployment_id)
+    # No grace period to outwait: the release has a health check and its container is healthy.
     first.stop()
-    time.sleep(1.2)  # past the grace period: a restarted agent has nothing to wait for
 
     second_sink = ListSink()
     second = make_reconciler(sink=second_sink, watch=False)
-    deadline = time.monotonic() + 20
-    while second.state_of(deployment_id) is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(
+        lambda: second.state_of(deployment_id) is not None, 20, "the restarted reconciler's state"
+    )
     assert second.state_of(deployment_id) is DeploymentState.RUNNING
     assert second_sink.snapshot() == []
-    assert _by_release(engine_docker, deployment_id) == before
+    assert _by_release(docker_client, deployment_id) == before
     (inv,) = [d for d in second.inventory().deployments if d.deployment_id == deployment_id]
     assert inv.state is DeploymentState.RUNNING
 
 
 def test_interrupted_upgrade_ends_on_one_whole_healthy_release(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -158,9 +157,9 @@ def test_interrupted_upgrade_ends_on_one_whole_healthy_release(
     first.stop()
     up = desired(deployment_id, v2, previous_release=v1)
     store.put(up)
-    ctx = ExecContext(engine_docker)
+    ctx = ExecContext(docker_client)
     steps = plan(
-        observe(engine_docker, deployment_id, device_id=DEVICE),
+        observe(docker_client, deployment_id, device_id=DEVICE),
         up,
         PlanContext(now=utcnow(), device_id=DEVICE),
     )
@@ -169,21 +168,21 @@ def test_interrupted_upgrade_ends_on_one_whole_healthy_release(
             execute(ctx, step)
         if isinstance(step, StartContainer):
             break
-    for c in engine_docker.containers.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}):
+    for c in docker_client.containers.list(filters={"label": [f"{lb.DEPLOYMENT}={deployment_id}"]}):
         c.stop(timeout=2)
-    assert sorted(_by_release(engine_docker, deployment_id)) == ["1.0.0", "2.0.0"]
+    assert sorted(_by_release(docker_client, deployment_id)) == ["1.0.0", "2.0.0"]
 
     make_reconciler()
     outcome = sink.outcome(up.command_id or "")
     assert isinstance(outcome, CommandSucceeded)  # the new release became healthy: roll forward
-    assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
+    assert _by_release(docker_client, deployment_id) == {"2.0.0": ["running/healthy"]}
     stored = store.get(deployment_id)
     assert stored is not None
     assert (stored.release.version, stored.previous_release) == ("2.0.0", None)
 
 
 def test_interrupted_upgrade_to_a_bad_release_rolls_back(
-    engine_docker: docker.DockerClient,
+    docker_client: docker.DockerClient,
     store: MemoryDesiredStateStore,
     sink: ListSink,
     make_reconciler: ReconcilerFactory,
@@ -196,9 +195,9 @@ def test_interrupted_upgrade_to_a_bad_release_rolls_back(
     first.stop()
     up = desired(deployment_id, v3, previous_release=v2, health_timeout_s=8)
     store.put(up)
-    ctx = ExecContext(engine_docker)
+    ctx = ExecContext(docker_client)
     for step in plan(
-        observe(engine_docker, deployment_id, device_id=DEVICE),
+        observe(docker_client, deployment_id, device_id=DEVICE),
         up,
         PlanContext(now=utcnow(), device_id=DEVICE),
     ):
@@ -208,7 +207,7 @@ def test_interrupted_upgrade_to_a_bad_release_rolls_back(
     outcome = sink.outcome(up.command_id or "")
     assert isinstance(outcome, CommandFailed)
     assert outcome.data.error.code == "rolled_back"
-    assert _by_release(engine_docker, deployment_id) == {"2.0.0": ["running/healthy"]}
+    assert _by_release(docker_client, deployment_id) == {"2.0.0": ["running/healthy"]}
 
 
 def test_devices_and_health_constants_are_what_the_suite_expects() -> None:

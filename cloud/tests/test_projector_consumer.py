@@ -5,6 +5,7 @@ from typing import Any, cast
 
 import pytest
 
+from fleetwire.cloud.errors import BrokerUnavailable
 from fleetwire.cloud.mqtt import MqttClient
 from fleetwire.cloud.projector.consumer import Consumer, subscription_filters
 from fleetwire.cloud.projector.messages import BatchResult, Received
@@ -19,11 +20,20 @@ class FakeClient:
         self.is_v5 = True
         self.subscribed: list[list[str]] = []
         self.acked: list[int] = []
+        self.refuse_subscriptions = 0
+        self.connects = 0
 
     def connect(self) -> None:
         self.connected = True
+        self.connects += 1
+
+    def close(self) -> None:
+        self.connected = False
 
     def subscribe(self, filters: list[str]) -> None:
+        if self.refuse_subscriptions:
+            self.refuse_subscriptions -= 1
+            raise BrokerUnavailable("the broker refused the subscription")
         self.subscribed.append(filters)
 
     def ack(self, mid: int, qos: int) -> None:
@@ -98,3 +108,14 @@ def test_plain_subscriptions_without_mqtt5():
     client.is_v5 = False
     c.connect()
     assert client.subscribed == [subscription_filters(shared=False, group="g")]
+
+
+def test_a_refused_subscription_drops_the_link_and_the_next_pass_subscribes_again():
+    c, client, _store = consumer()
+    client.refuse_subscriptions = 1
+    with pytest.raises(BrokerUnavailable):
+        c.run_once(timeout=0)
+    assert not client.connected, "connected but unsubscribed would receive nothing for ever"
+    c.run_once(timeout=0)
+    assert client.connects == 2
+    assert client.subscribed == [subscription_filters(shared=True, group="g")]

@@ -9,6 +9,7 @@ import queue
 from collections.abc import Sequence
 from typing import Protocol
 
+from fleetwire.cloud.errors import BrokerUnavailable
 from fleetwire.cloud.mqtt import MqttClient
 from fleetwire.cloud.projector.messages import BatchResult, Received
 from fleetwire.protocol.topics import EVENTS, PRESENCE
@@ -66,7 +67,13 @@ class Consumer:
         self._generation += 1
         self.client.connect()
         shared = self.client.is_v5 if self.shared is None else self.shared
-        self.client.subscribe(subscription_filters(shared=shared, group=self.group))
+        try:
+            self.client.subscribe(subscription_filters(shared=shared, group=self.group))
+        except BrokerUnavailable:
+            # Connected but not subscribed looks healthy and receives nothing: drop the link so
+            # the next pass connects and subscribes again.
+            self.client.close()
+            raise
 
     def drain(self, timeout: float = 0.2) -> list[Received]:
         """Take what is queued (up to ``batch_max``); wait ``timeout`` for the first."""

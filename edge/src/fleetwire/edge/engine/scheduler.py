@@ -52,7 +52,10 @@ RunFunction = Callable[[str, RunToken], Outcome]
 
 
 def backoff_delay(failures: int, initial_s: float, maximum_s: float) -> float:
-    """Seconds before the next run after ``failures`` failed runs in a row (the first is 0)."""
+    """Seconds before the next run; ``failures`` counts the failed runs before this one.
+
+    The first failure waits ``initial_s``, each further one twice as long, up to ``maximum_s``.
+    """
     return min(maximum_s, initial_s * 2.0 ** min(failures, 64))
 
 

@@ -81,7 +81,10 @@ def test_persistent_client_misses_nothing_while_away(amqtt_broker: AmqttBroker) 
     with device:
         assert device.session_present
         received = [device.expect() for _ in sent]
-        device.expect_nothing(0.5)
+        # QoS 1 is at least once: on a busy machine amqtt may send a message again when its
+        # PUBACK is late. A repeat of something already received is allowed; a new one is not.
+        late = device.drain(0.5)
+        assert {bytes(m.payload) for m in late} <= {bytes(m.payload) for m in received}, late
     assert [m.payload for m in received] == sent
     assert {(m.topic, m.qos) for m in received} == {(commands("device-a"), 1)}
 

@@ -158,6 +158,7 @@ def create_deployments(
     if problems:
         raise Unprocessable("the release cannot be deployed to every device", problems)
     check_credentials(session, spec)
+    refs = credential_refs(spec)
     options = _options_for(DEPLOY, ActionOptions(health_timeout_s=health_timeout_s))
     desired = DEPLOY.desired_state
     assert desired is not None, "the action table gives deploy a desired state"
@@ -186,7 +187,7 @@ def create_deployments(
             command,
             device_id=device_id,
             deployment_id=deployment_id,
-            credential_refs=credential_refs(spec),
+            credential_refs=refs,
         )
         issued.append(Issued(command.id, device_id, deployment_id))
     release.deployed = True

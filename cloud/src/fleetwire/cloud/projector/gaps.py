@@ -12,13 +12,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, or_, select
 from sqlmodel import col
 
+from fleetwire.cloud.actions import SYNC
 from fleetwire.cloud.db.engine import session_scope
 from fleetwire.cloud.db.tables import Device
 from fleetwire.cloud.outbox import enqueue, sync_command
 from fleetwire.cloud.settings import Settings
-from fleetwire.protocol.commands import SyncCommand
 from fleetwire.protocol.envelope import utcnow
-from fleetwire.protocol.registry import type_of
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,7 @@ class GapChecker:
         """
         now = now or utcnow()
         limit = now - timedelta(seconds=self.settings.gap_timeout_s)
-        sync_type = type_of(SyncCommand)
+        sync_type = SYNC.command_type
         synced: list[str] = []
         with session_scope(self.engine) as session:
             rows = session.scalars(

@@ -163,6 +163,12 @@ class _Run:
                 executed += 1
         raise NotConverging(f"not converged after {self.ctx.max_rounds} rounds")
 
+    def converge_healthy(self, desired: DesiredDeployment) -> None:
+        """Converge during an upgrade or rollback; a release that ends unhealthy raises."""
+        result, _ = self.converge(desired, upgrading=True)
+        if not result.ok:
+            raise Unhealthy(result.reason)
+
     def run_step(self, desired: DesiredDeployment, step: Step, *, upgrading: bool) -> None:
         phase = _PHASES.get(step.action)
         if phase is not None and not upgrading and desired.target is TargetState.RUNNING:
@@ -196,9 +202,7 @@ class _Run:
             d, DeploymentState.UPGRADING, reason=f"{prev.version} -> {d.release.version}"
         )
         try:
-            result, _ = self.converge(d, upgrading=True)
-            if not result.ok:
-                raise Unhealthy(result.reason)
+            self.converge_healthy(d)
         except Superseded:
             raise
         except EngineError as exc:
@@ -226,9 +230,7 @@ class _Run:
     def finish_rollback(self, d: DesiredDeployment) -> None:
         reason = d.rollback_reason or "rolled back"
         try:
-            result, _ = self.converge(d, upgrading=True)
-            if not result.ok:
-                raise Unhealthy(result.reason)
+            self.converge_healthy(d)
         except Superseded:
             raise
         except EngineError as exc:

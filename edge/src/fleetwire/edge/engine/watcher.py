@@ -96,6 +96,9 @@ class ContainerWatcher:
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stopping = threading.Event()
         self._retry_s = retry_s
+        # Guards the hand-over of the stream between the reader and stop(): a stream opened
+        # while stopping is closed by whoever sees the other's step second.
+        self._stream_lock = threading.Lock()
         self._stream: Any = None
         self._threads: list[threading.Thread] = []
 
@@ -111,13 +114,11 @@ class ContainerWatcher:
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop following events; joins both threads within ``timeout_s``."""
-        self._stopping.set()
-        stream = self._stream
+        with self._stream_lock:
+            self._stopping.set()
+            stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.close()
-            except Exception:
-                log.debug("closing the event stream failed", exc_info=True)
+            _close(stream)
         deadline = time.monotonic() + timeout_s
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
@@ -125,14 +126,22 @@ class ContainerWatcher:
     def _read(self) -> None:
         while not self._stopping.is_set():
             try:
-                self._stream = self._client.events(
+                stream = self._client.events(
                     decode=True,
                     filters={"label": lb.scope_filter(self._device_id), "type": ["container"]},
                 )
-                for event in self._stream:
-                    self._queue.put(event)
-                    if self._stopping.is_set():
-                        break
+                with self._stream_lock:
+                    if self._stopping.is_set():  # stop() came while the stream was opening
+                        _close(stream)
+                        return
+                    self._stream = stream
+                try:
+                    for event in stream:
+                        self._queue.put(event)
+                        if self._stopping.is_set():
+                            break
+                finally:
+                    _close(stream)
             except Exception:  # noqa: BLE001 - the engine may restart; follow it again
                 if not self._stopping.is_set():
                     log.warning("engine event stream lost; retrying in %ss", self._retry_s)
@@ -175,3 +184,19 @@ class ContainerWatcher:
             image=str(attrs.get("image", "")),
             device_id=str(attrs.get(lb.DEVICE, "")),
         )
+
+
+def _close(stream: Any) -> None:
+    """Close an event stream and its response (twice is harmless).
+
+    The SDK's ``CancellableStream.close`` shuts the socket down to wake the reader, but the
+    socket's descriptor stays open while the response's file object refers to it: closing the
+    response too frees it now instead of whenever the garbage collector gets there.
+    """
+    try:
+        stream.close()
+    except Exception:  # already broken or closed: nothing is left to free
+        log.debug("closing the event stream failed", exc_info=True)
+    response = getattr(stream, "_response", None)
+    if response is not None:
+        response.close()

@@ -6,7 +6,10 @@ password, so a failed pull is re-raised without its cause and with the secret sc
 """
 
 import logging
+import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any, BinaryIO, Final
 
 import docker
 import docker.errors
@@ -21,6 +24,9 @@ from fleetwire.protocol.commands import RegistryCredential
 from fleetwire.protocol.images import DEFAULT_REGISTRY, parse_image_reference
 
 log = logging.getLogger(__name__)
+
+# What the engine says of each image a `docker load` loaded (by tag, or by id when untagged).
+_LOADED: Final = re.compile(r"^Loaded image(?: ID)?: (.+)$")
 
 _HUB_ALIASES = frozenset({DEFAULT_REGISTRY, "index.docker.io", "registry-1.docker.io"})
 
@@ -94,17 +100,37 @@ def import_image(client: docker.DockerClient, path: Path | str) -> list[str]:
         raise ImageImportFailed(f"image package {tarball} does not exist")
     with tarball.open("rb") as fh, engine_errors(f"load {tarball.name}"):
         try:
-            images = client.images.load(fh)
-        except (docker.errors.ImageLoadError, docker.errors.APIError) as exc:
+            names, error = _load_stream(client, fh)
+        except docker.errors.APIError as exc:
             # The SDK leaves a refused load's response (and its socket) open.
-            response = getattr(exc, "response", None)
-            if response is not None:
-                response.close()
+            if exc.response is not None:
+                exc.response.close()
             raise ImageImportFailed(
                 f"image package {tarball.name} could not be loaded: {exc}"
             ) from exc
+    if error is not None:
+        raise ImageImportFailed(f"image package {tarball.name} could not be loaded: {error}")
     loaded: list[str] = []
-    for image in images:
+    for name in names:
+        image = client.images.get(name)
         loaded.extend(image.tags or [str(image.id)])
     log.info("imported image package %s: %s", tarball.name, ", ".join(loaded))
     return loaded
+
+
+def _load_stream(client: docker.DockerClient, fh: BinaryIO) -> tuple[list[str], str | None]:
+    """The names the engine loaded from ``fh`` and its first error, reading its whole answer.
+
+    Not ``client.images.load``: it raises at the engine's first error line and leaves the rest
+    of the streamed answer unread, so the connection, and its socket, stay open (seen when the
+    rest of the answer came late, on a busy machine).
+    """
+    names: list[str] = []
+    error: str | None = None
+    chunks: Iterable[dict[str, Any]] = client.api.load_image(fh)  # type: ignore[no-untyped-call]
+    for chunk in chunks:
+        if match := _LOADED.match(str(chunk.get("stream", ""))):
+            names.append(match.group(1).strip())
+        if error is None and "errorDetail" in chunk:
+            error = str(chunk["errorDetail"].get("message") or chunk["errorDetail"])
+    return names, error
